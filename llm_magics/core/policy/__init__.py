@@ -1,0 +1,1 @@
+"""The policy stack every call goes through: cache -> breaker -> limiter -> retry -> client."""

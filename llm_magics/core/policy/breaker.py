@@ -1,0 +1,96 @@
+"""Circuit breaker per (base_url, model): stop hammering an endpoint that is down.
+
+closed --N consecutive failures--> open --cool-down--> half-open --probe ok--> closed
+                                     ^                      |
+                                     +----probe failed------+
+
+In half-open exactly one probe goes through; every other caller keeps failing
+fast until the probe settles (common breaker libraries let every caller
+through at once, which re-floods a recovering server).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Literal
+
+from ...errors import CircuitOpenError
+
+__all__ = ["CircuitBreaker"]
+
+log = logging.getLogger("llm_magics.breaker")
+
+State = Literal["closed", "open", "half_open"]
+
+
+class CircuitBreaker:
+    def __init__(
+        self,
+        name: str,
+        *,
+        threshold: int = 5,
+        cooldown_s: float = 15.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.threshold = threshold
+        self.cooldown_s = cooldown_s
+        self.clock = clock
+        self.state: State = "closed"
+        self.failures = 0
+        self.opened_at = 0.0
+        self._probe_out = False
+
+    def configure(self, threshold: int, cooldown_s: float) -> None:
+        self.threshold, self.cooldown_s = threshold, cooldown_s
+
+    def _move(self, state: State) -> None:
+        if state != self.state:
+            log.debug("breaker %s: %s -> %s", self.name, self.state, state)
+            self.state = state
+
+    def before_call(self) -> bool:
+        """Raise ``CircuitOpenError`` or let the call through; True if it is the probe."""
+        if self.state == "closed":
+            return False
+        if self.state == "open":
+            retry_in = self.opened_at + self.cooldown_s - self.clock()
+            if retry_in > 0:
+                raise CircuitOpenError(
+                    f"{self.name} is failing ({self.failures} failures in a row), so calls fail "
+                    f"fast; the next try goes through in {retry_in:.1f}s. Check the server, "
+                    "or wait and run again.",
+                    retry_after_s=retry_in,
+                )
+            self._move("half_open")
+        if self._probe_out:
+            raise CircuitOpenError(
+                f"{self.name} is being probed after failures; failing fast until the probe "
+                "answers. Run again in a moment.",
+                retry_after_s=1.0,
+            )
+        self._probe_out = True
+        return True
+
+    def on_success(self) -> None:
+        self._probe_out = False
+        self.failures = 0
+        self._move("closed")
+
+    def on_failure(self) -> None:
+        self._probe_out = False
+        self.failures += 1
+        if self.state == "half_open" or self.failures >= self.threshold:
+            self.opened_at = self.clock()
+            self._move("open")
+
+    def release_probe(self) -> None:
+        """The probe ended without a verdict (cancelled, or a 4xx): let another probe go."""
+        self._probe_out = False
+
+    def snapshot(self) -> dict[str, object]:
+        retry_in = self.opened_at + self.cooldown_s - self.clock() if self.state == "open" else 0
+        return {"state": self.state, "failures": self.failures,
+                "retry_in_s": round(max(0.0, retry_in), 3)}

@@ -1,0 +1,94 @@
+"""One background event-loop thread that every sync entry point submits to.
+
+A Jupyter cell already runs inside an event loop, so ``asyncio.run()`` fails
+there, and patching the running loop (nest-asyncio) is unmaintained. Instead the
+async path is written once and the sync face waits on a future from this loop,
+the way fsspec does it. The wait is interruptible: Ctrl-C / kernel interrupt
+cancels the coroutine and re-raises ``KeyboardInterrupt`` in the caller.
+
+    >>> from llm_magics.core.runner import run_sync
+    >>> async def two(): return 2
+    >>> run_sync(two())
+    2
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+__all__ = ["get_loop", "run_sync", "submit", "in_runner_thread"]
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_thread: threading.Thread | None = None
+
+
+def get_loop() -> asyncio.AbstractEventLoop:
+    """The shared background loop, started on first use (and again after a fork)."""
+    global _loop, _thread
+    if _loop is not None and _thread is not None and _thread.is_alive():
+        return _loop
+    with _lock:
+        if _loop is None or _thread is None or not _thread.is_alive():
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def run() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            thread = threading.Thread(target=run, name="llm-magics-loop", daemon=True)
+            thread.start()
+            ready.wait()
+            _loop, _thread = loop, thread
+    return _loop
+
+
+def in_runner_thread() -> bool:
+    return _thread is not None and threading.current_thread() is _thread
+
+
+def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+    """Schedule a coroutine on the background loop and return at once."""
+    return asyncio.run_coroutine_threadsafe(coro, get_loop())
+
+
+def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+    """Run a coroutine on the background loop and wait for it, from any thread.
+
+    Works in a plain script and inside a running loop (a notebook cell) alike.
+    """
+    if in_runner_thread():
+        coro.close()
+        raise RuntimeError(
+            "run_sync() was called from the llm-magics event loop itself; "
+            "await the async variant (acomplete, amap, astream) instead."
+        )
+    future = submit(coro)
+    try:
+        return future.result(timeout)
+    except (KeyboardInterrupt, concurrent.futures.TimeoutError):
+        future.cancel()
+        # Let the task see its cancellation (close connections) before returning.
+        try:
+            future.exception(timeout=5)
+        except BaseException:  # noqa: BLE001 - cancelled/timeout are both fine here
+            pass
+        raise
+
+
+def _shutdown() -> None:
+    loop = _loop
+    if loop is not None and loop.is_running():
+        loop.call_soon_threadsafe(loop.stop)
+
+
+atexit.register(_shutdown)

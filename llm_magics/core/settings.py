@@ -1,0 +1,185 @@
+"""One place where settings resolve, highest first.
+
+call arguments > ``configure()`` / ``%llm_config`` / IPython config > environment
+(``LLM_MAGICS_<NAME>``, ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``) > defaults below.
+
+With no API key and no base URL anywhere, the engine falls back to the embedded
+local model (see ``llm_magics.local``)::
+
+    >>> from llm_magics.core.settings import resolve
+    >>> resolve(rpm=600).rpm
+    600
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from ..errors import ConfigurationError
+
+__all__ = ["Settings", "resolve", "configure", "configured", "reset", "ENV_PREFIX", "mask_key"]
+
+ENV_PREFIX = "LLM_MAGICS_"
+
+# Env names other tools already use, checked after our own LLM_MAGICS_* name.
+_ENV_ALIASES = {"api_key": ("OPENAI_API_KEY",), "base_url": ("OPENAI_BASE_URL",)}
+
+
+def _state_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "llm-magics"
+
+
+class Settings(BaseModel):
+    """Everything that can be configured; each field's description feeds the docs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    model: str | None = Field(
+        None, description="Model name sent to the server. Default: gpt-4o-mini on a hosted "
+        "API, the packaged SmolLM2 on the embedded local model."
+    )
+    base_url: str | None = Field(
+        None, description="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1."
+    )
+    api_key: SecretStr | None = Field(
+        None, description="API key. Never printed, logged, cached or stored."
+    )
+    concurrency: int = Field(32, ge=1, description="Most requests in flight at once.")
+    rpm: int | None = Field(None, ge=1, description="Requests per minute limit (None: no limit).")
+    tpm: int | None = Field(None, ge=1, description="Tokens per minute limit (None: no limit).")
+    timeout: float = Field(120.0, gt=0, description="Whole-request timeout in seconds.")
+    connect_timeout: float = Field(10.0, gt=0, description="TCP connect timeout in seconds.")
+    read_timeout: float = Field(
+        60.0, gt=0, description="Longest wait for any bytes of a response, in seconds."
+    )
+    stream_idle_timeout: float = Field(
+        30.0, gt=0, description="Longest gap between two chunks of a stream, in seconds."
+    )
+    max_retries: int = Field(6, ge=0, description="Retries after the first attempt.")
+    deadline_s: float | None = Field(
+        None, gt=0, description="Give up retrying a request after this many seconds in all."
+    )
+    backoff_initial_s: float = Field(0.5, gt=0, description="First retry wait, doubled each time.")
+    backoff_max_s: float = Field(30.0, gt=0, description="Longest wait between two retries.")
+    breaker_threshold: int = Field(
+        5, ge=1, description="Consecutive failures that open the circuit breaker."
+    )
+    breaker_cooldown_s: float = Field(
+        15.0, gt=0, description="Seconds an open breaker waits before one probe call."
+    )
+    cache: bool = Field(True, description="Reuse stored answers for identical requests.")
+    cache_path: Path = Field(
+        default_factory=lambda: _state_dir() / "cache.sqlite",
+        description="SQLite file for the response cache.",
+    )
+    jobstore_path: Path = Field(
+        default_factory=lambda: _state_dir() / "jobs.sqlite",
+        description="SQLite file recording batch jobs, so they survive kernel restarts.",
+    )
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Redis URL for the Celery queue and shared limits."
+    )
+    transport: Literal["httpx", "aiohttp"] = Field(
+        "httpx", description="HTTP transport under the OpenAI SDK."
+    )
+    priority: Literal["interactive", "high", "bulk"] = Field(
+        "bulk", description="Default priority of calls that do not state one."
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, v: str | None) -> str | None:
+        return v.rstrip("/") if v else v
+
+    def key_value(self) -> str | None:
+        return self.api_key.get_secret_value() if self.api_key else None
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings as plain values with the key masked: safe to show."""
+        data = self.model_dump()
+        data["api_key"] = mask_key(self.key_value())
+        return data
+
+
+FIELDS = tuple(Settings.model_fields)
+
+_lock = threading.Lock()
+_configured: dict[str, Any] = {}
+
+
+def mask_key(key: str | None) -> str | None:
+    """Show that a key is set without revealing it: ``sk-...wxyz`` style, never more."""
+    if not key:
+        return None
+    return f"{key[:3]}...{key[-4:]}" if len(key) > 12 else "***"
+
+
+def _from_env() -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in FIELDS:
+        for env in (ENV_PREFIX + name.upper(), *_ENV_ALIASES.get(name, ())):
+            raw = os.environ.get(env)
+            if raw not in (None, ""):
+                values[name] = raw
+                break
+    return values
+
+
+def _check_names(values: dict[str, Any]) -> None:
+    unknown = sorted(set(values) - set(FIELDS))
+    if unknown:
+        raise ConfigurationError(
+            f"Unknown setting(s) {unknown}. Known settings: {', '.join(FIELDS)}."
+        )
+
+
+def _build(values: dict[str, Any]) -> Settings:
+    try:
+        return Settings(**values)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()
+        )
+        raise ConfigurationError(f"Invalid setting: {problems}.") from None
+
+
+def configure(**settings: Any) -> Settings:
+    """Set process-wide defaults (what ``%llm_config`` and IPython config write).
+
+    ``configure(rpm=None)`` removes an earlier ``configure(rpm=...)``.
+    """
+    _check_names(settings)
+    with _lock:
+        merged = {**_configured, **settings}
+        merged = {k: v for k, v in merged.items() if v is not None}
+        result = _build({**_from_env(), **merged})
+        _configured.clear()
+        _configured.update(merged)
+    return result
+
+
+def configured() -> dict[str, Any]:
+    """What ``configure()`` has set, without defaults or environment."""
+    with _lock:
+        return dict(_configured)
+
+
+def reset() -> None:
+    """Forget everything ``configure()`` set (tests and ``%llm_config --reset``)."""
+    with _lock:
+        _configured.clear()
+
+
+def resolve(**call_args: Any) -> Settings:
+    """Settings for one call: arguments given (not None) win over everything else."""
+    given = {k: v for k, v in call_args.items() if v is not None}
+    _check_names(given)
+    with _lock:
+        layered = {**_from_env(), **_configured, **given}
+    return _build(layered)

@@ -1,0 +1,19 @@
+"""Shared fixtures: every test gets its own cache/job files and no configured settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from llm_magics.core import settings as settings_mod
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path, monkeypatch):
+    for name in list(__import__("os").environ):
+        if name.startswith("LLM_MAGICS_") or name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LLM_MAGICS_CACHE_PATH", str(tmp_path / "cache.sqlite"))
+    monkeypatch.setenv("LLM_MAGICS_JOBSTORE_PATH", str(tmp_path / "jobs.sqlite"))
+    settings_mod.reset()
+    yield
+    settings_mod.reset()
