@@ -28,7 +28,7 @@ from .types import Messages, Priority, Request, Response, to_messages
 
 __all__ = [
     "complete", "acomplete", "stream", "astream", "map", "amap", "status",
-    "TextStream", "AsyncTextStream", "prepare", "split_options",
+    "TextStream", "AsyncTextStream", "prepare", "split_options", "resolve_call",
 ]
 
 T = TypeVar("T")
@@ -66,16 +66,20 @@ async def _on_runner(coro: Coroutine[Any, Any, T]) -> T:
     return await asyncio.wrap_future(submit(coro))
 
 
-async def _setup(options: dict[str, Any]) -> tuple[Settings, Endpoint, dict[str, Any]]:
+async def resolve_call(options: dict[str, Any]) -> tuple[Settings, Endpoint, dict[str, Any]]:
+    """Settings, endpoint and request params for one call's keyword options."""
     setting_args, params = split_options(options)
     settings = resolve(**setting_args)
-    # Starting the embedded local model blocks for a few seconds: keep it off the loop.
-    endpoint = await asyncio.to_thread(resolve_endpoint, settings)
+    if settings.base_url is None and settings.api_key is None:
+        # Starting the embedded local model blocks for a few seconds: keep it off the loop.
+        endpoint = await asyncio.to_thread(resolve_endpoint, settings)
+    else:
+        endpoint = resolve_endpoint(settings)
     return settings, endpoint, params
 
 
 async def _complete(prompt_or_messages, system, priority, use_cache, options) -> Response:
-    settings, endpoint, params = await _setup(options)
+    settings, endpoint, params = await resolve_call(options)
     request = prepare(prompt_or_messages, system=system, settings=settings, endpoint=endpoint,
                       params=params, priority=priority)
     return await get_engine().complete(request, endpoint, settings, use_cache=use_cache)
@@ -124,7 +128,7 @@ _END = object()
 async def _produce(prompt_or_messages, system, priority, use_cache, options, emit) -> None:
     """Run a stream on the runner loop, handing each item to ``emit`` (thread-safe)."""
     try:
-        settings, endpoint, params = await _setup(options)
+        settings, endpoint, params = await resolve_call(options)
         request = prepare(prompt_or_messages, system=system, settings=settings,
                           endpoint=endpoint, params=params, priority=priority)
         async for item in get_engine().stream(request, endpoint, settings, use_cache=use_cache):
@@ -299,7 +303,7 @@ def _requests_for(prompts: Iterable[str | Messages], system: str | None, setting
 
 async def _amap(prompts, system, priority, use_cache, concurrency, stats, options
                 ) -> list[Outcome]:
-    settings, endpoint, params = await _setup(options)
+    settings, endpoint, params = await resolve_call(options)
     requests = _requests_for(prompts, system, settings, endpoint, params, priority)
     results = await fanout(get_engine(), requests, endpoint, settings, concurrency=concurrency,
                            use_cache=use_cache, stats=stats)
