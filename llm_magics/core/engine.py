@@ -167,7 +167,7 @@ class Engine:
     ) -> Response:
         stats = stats if stats is not None else CallStats()
         cache = self.cache_for(settings, use_cache)
-        key = request.cache_key() if cache else ""
+        key = request.cache_key() if cache is not None else ""
         if cache is not None and (hit := cache.get(key)) is not None:
             stats.add_response(hit)
             return hit
@@ -242,7 +242,7 @@ class Engine:
         """
         stats = stats if stats is not None else CallStats()
         cache = self.cache_for(settings, use_cache)
-        key = request.cache_key() if cache else ""
+        key = request.cache_key() if cache is not None else ""
         if cache is not None and (hit := cache.get(key)) is not None:
             stats.add_response(hit)
             yield hit.text

@@ -42,7 +42,8 @@ class wait_retry_after(tenacity.wait.wait_base):
 
 def wait_for(settings: Settings) -> tenacity.wait.wait_base:
     fallback = wait_exponential_jitter(
-        initial=settings.backoff_initial_s, max=settings.backoff_max_s, jitter=settings.backoff_initial_s
+        multiplier=settings.backoff_initial_s, max=settings.backoff_max_s,
+        jitter=settings.backoff_initial_s,
     )
     return wait_retry_after(fallback, settings.backoff_max_s)
 
