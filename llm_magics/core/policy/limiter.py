@@ -239,9 +239,14 @@ class RateLimiter:
                 except ValueError:
                     continue
             if remaining is not None and remaining.strip() in ("0", "0.0"):
+                # The reset header is the time until the window is full again; one more
+                # unit frees up after a slot (60 / limit seconds), so wait only that long.
                 reset = parse_reset(headers.get(f"x-ratelimit-reset-{kind}"))
-                if reset:
-                    self.pause(reset)
+                bucket = getattr(self, attr)
+                slot = 60 / bucket.per_minute if bucket else None
+                wait = min(x for x in (reset, slot) if x is not None) if (reset or slot) else 0
+                if wait:
+                    self.pause(wait)
 
     def snapshot(self) -> dict[str, object]:
         return {
