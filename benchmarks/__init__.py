@@ -1,0 +1,1 @@
+"""Benchmarks: each runs llm-magics and a baseline in the same run and reports ratios."""
