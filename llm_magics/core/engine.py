@@ -62,20 +62,35 @@ def _is_endpoint_failure(err: errors.LLMError) -> bool:
     return isinstance(err, (errors.APIConnectionError, errors.APITimeoutError, errors.ServerError))
 
 
+LimiterFactory = Callable[[Endpoint, Settings], Any]
+
+
 class Engine:
-    def __init__(self) -> None:
+    """Holds the per-endpoint policy objects every call in the process shares.
+
+    ``limiter_factory`` swaps the in-process ``RateLimiter`` for another object with
+    the same methods (``active``, ``acquire``, ``pause``, ``observe_headers``,
+    ``correct_tokens``, ``set_limits``, ``snapshot``): Celery workers plug in a
+    Redis-backed limiter so every worker shares one account's limits.
+    """
+
+    def __init__(self, limiter_factory: LimiterFactory | None = None) -> None:
         self.limiters: dict[tuple[str, str], RateLimiter] = {}
         self.breakers: dict[tuple[str, str], CircuitBreaker] = {}
         self.totals = CallStats()
+        self.limiter_factory = limiter_factory
 
     # -- shared per-endpoint policy --------------------------------------------------------
     def limiter_for(self, endpoint: Endpoint, settings: Settings) -> RateLimiter:
         key = (endpoint.base_url, endpoint.model)
         limiter = self.limiters.get(key)
         if limiter is None:
-            limiter = self.limiters[key] = RateLimiter(
-                settings.rpm, settings.tpm, name=f"{endpoint.base_url} {endpoint.model}"
-            )
+            if self.limiter_factory is not None:
+                limiter = self.limiter_factory(endpoint, settings)
+            else:
+                limiter = RateLimiter(settings.rpm, settings.tpm,
+                                      name=f"{endpoint.base_url} {endpoint.model}")
+            self.limiters[key] = limiter
         else:
             limiter.set_limits(settings.rpm, settings.tpm)
         return limiter
