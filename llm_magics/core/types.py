@@ -97,7 +97,8 @@ def to_messages(prompt_or_messages: str | Messages, system: str | None = None) -
         messages = list(prompt_or_messages)
     else:
         raise InvalidRequestError(
-            f"Expected a prompt string or a list of messages, got {type(prompt_or_messages).__name__}."
+            "Expected a prompt string or a list of messages, got "
+            f"{type(prompt_or_messages).__name__}."
         )
     if system:
         messages = [{"role": "system", "content": system}, *messages]

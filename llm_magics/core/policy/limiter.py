@@ -55,7 +55,7 @@ class TokenBucket:
         self.stamp = now
 
     def wait_time(self, amount: float) -> float:
-        """Seconds until ``amount`` can be taken (requests bigger than the bucket wait for a full one)."""
+        """Seconds until ``amount`` can be taken (an oversize request waits for a full bucket)."""
         self._refill()
         needed = min(amount, self.capacity) - self.level
         return 0.0 if needed <= 0 else needed / self.rate

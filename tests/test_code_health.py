@@ -1,0 +1,51 @@
+"""Lint and the layer contract run with the suite, so the README's one command checks them."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _tool(name: str) -> str:
+    path = Path(sys.executable).parent / name
+    found = str(path) if path.exists() else shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed: pip install -e '.[dev]'")
+    return found
+
+
+def test_ruff_is_clean():
+    proc = subprocess.run([_tool("ruff"), "check", "llm_magics", "tests", "benchmarks"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_core_imports_no_face_ipython_widgets_or_pandas():
+    proc = subprocess.run([_tool("lint-imports")], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_import_is_light():
+    code = ("import sys, llm_magics; "
+            "heavy = [m for m in ('pandas', 'IPython', 'ipywidgets', 'fastapi') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_public_api_is_pinned():
+    import llm_magics
+
+    assert sorted(llm_magics.__all__) == sorted([
+        "complete", "acomplete", "stream", "astream", "map", "amap", "configure", "status",
+        "Response", "Usage", "Settings", "CallStats", "TextStream", "AsyncTextStream",
+        "LLMError", "errors", "load_ipython_extension", "unload_ipython_extension",
+    ])
+    for name in llm_magics.__all__:
+        assert hasattr(llm_magics, name), name
