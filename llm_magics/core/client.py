@@ -18,10 +18,23 @@ from typing import Any
 
 import openai
 
+try:  # the HTTP library under the SDK: httpx2 from openai 3 on, httpx before
+    import httpx2 as _http
+except ImportError:  # pragma: no cover - older SDKs
+    import httpx as _http
+
 from .. import errors
+from . import runner
 from .settings import Settings
 
-__all__ = ["Endpoint", "resolve_endpoint", "get_client", "translate_error", "close_clients"]
+__all__ = [
+    "Endpoint", "resolve_endpoint", "get_client", "translate_error", "close_clients",
+    "RAW_RESPONSE",
+]
+
+# ``cast_to`` that makes the SDK hand back the HTTP response as is: no request-params
+# transform and no pydantic model per answer, which halves the client's CPU per call.
+RAW_RESPONSE = _http.Response
 
 OPENAI_HOST = "api.openai.com"
 HOSTED_DEFAULT_MODEL = "gpt-4o-mini"
@@ -111,6 +124,9 @@ async def close_clients() -> None:
         await _clients.pop(key).close()
 
 
+runner.on_shutdown(close_clients)
+
+
 def _retry_after(headers: Any) -> float | None:
     """Seconds to wait from ``retry-after-ms`` / ``Retry-After`` (seconds or HTTP-date)."""
     if headers is None:
@@ -129,6 +145,12 @@ def _retry_after(headers: Any) -> float | None:
     except ValueError:
         parsed = email.utils.parsedate_to_datetime(value) if value else None
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _refused(err: Exception) -> bool:
+    """The aiohttp adapter reports a refused connection as a connect *timeout*."""
+    cause = str(err.__cause__ or "")
+    return "Connect call failed" in cause or "Cannot connect to host" in cause
 
 
 def _server_message(err: openai.APIStatusError) -> str:
@@ -153,7 +175,7 @@ def _translate(err: Exception, endpoint: Endpoint) -> errors.LLMError:
     where = endpoint.base_url
     if isinstance(err, errors.LLMError):
         return err
-    if isinstance(err, openai.APITimeoutError):
+    if isinstance(err, openai.APITimeoutError) and not _refused(err):
         return errors.APITimeoutError(
             f"Timed out waiting for {where}. Raise `timeout`/`read_timeout` in "
             "llm_magics.configure() if the model is slow, or check the server."

@@ -21,7 +21,7 @@ from typing import Any
 import openai
 
 from .. import errors
-from .client import Endpoint, get_client, translate_error
+from .client import RAW_RESPONSE, Endpoint, get_client, translate_error
 from .cost import cost_usd
 from .policy.breaker import CircuitBreaker
 from .policy.cache import ResponseCache, get_cache
@@ -191,13 +191,17 @@ class Engine:
         async def call(limiter: RateLimiter) -> tuple[Response, Usage]:
             started = time.perf_counter()
             try:
-                raw = await client.chat.completions.with_raw_response.create(**request.body())
+                raw = await client.post("/chat/completions", body=request.body(),
+                                        cast_to=RAW_RESPONSE)
+                body = raw.json()
             except (openai.OpenAIError, errors.LLMError) as err:
                 raise translate_error(err, endpoint) from None
+            except ValueError:
+                raise errors.ServerError(
+                    f"{endpoint.base_url} answered with a body that is not JSON."
+                ) from None
             limiter.observe_headers(raw.headers)
-            response = self._response_from_body(
-                raw.http_response.json(), request, time.perf_counter() - started
-            )
+            response = self._response_from_body(body, request, time.perf_counter() - started)
             return response, response.usage
 
         try:

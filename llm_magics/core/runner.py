@@ -18,10 +18,10 @@ import asyncio
 import atexit
 import concurrent.futures
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["get_loop", "run_sync", "submit", "in_runner_thread"]
+__all__ = ["get_loop", "run_sync", "submit", "in_runner_thread", "on_shutdown"]
 
 T = TypeVar("T")
 
@@ -85,10 +85,31 @@ def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         raise
 
 
+_shutdown_hooks: list[Callable[[], Coroutine[Any, Any, None]]] = []
+
+
+def on_shutdown(hook: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``await hook()`` on the loop at interpreter exit (close connection pools)."""
+    _shutdown_hooks.append(hook)
+
+
+async def _run_hooks() -> None:
+    for hook in _shutdown_hooks:
+        try:
+            await hook()
+        except Exception:  # noqa: BLE001 - exiting anyway; one failing hook must not stop others
+            pass
+
+
 def _shutdown() -> None:
     loop = _loop
-    if loop is not None and loop.is_running():
-        loop.call_soon_threadsafe(loop.stop)
+    if loop is None or not loop.is_running():
+        return
+    try:
+        asyncio.run_coroutine_threadsafe(_run_hooks(), loop).result(timeout=2)
+    except Exception:  # noqa: BLE001 - best effort at exit
+        pass
+    loop.call_soon_threadsafe(loop.stop)
 
 
 atexit.register(_shutdown)

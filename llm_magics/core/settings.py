@@ -85,8 +85,9 @@ class Settings(BaseModel):
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Redis URL for the Celery queue and shared limits."
     )
-    transport: Literal["httpx", "aiohttp"] = Field(
-        "httpx", description="HTTP transport under the OpenAI SDK."
+    transport: Literal["aiohttp", "httpx"] = Field(
+        "aiohttp", description="HTTP transport under the OpenAI SDK (aiohttp: less CPU per "
+        "call, see docs/benchmarks.md)."
     )
     priority: Literal["interactive", "high", "bulk"] = Field(
         "bulk", description="Default priority of calls that do not state one."
