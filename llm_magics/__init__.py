@@ -10,22 +10,55 @@ In a notebook: ``%load_ext llm_magics`` for ``%%llm``, ``%%llm_stream``,
 
 from __future__ import annotations
 
-from . import errors
-from .core.calls import (
-    AsyncTextStream,
-    TextStream,
-    acomplete,
-    amap,
-    astream,
-    complete,
-    map,
-    status,
-    stream,
-)
-from .core.engine import CallStats
-from .core.settings import Settings, configure
-from .core.types import Response, Usage
-from .errors import LLMError
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # imported lazily below, so `python -m llm_magics.server.sim` starts fast
+    from . import errors
+    from .core.calls import (
+        AsyncTextStream,
+        TextStream,
+        acomplete,
+        amap,
+        astream,
+        complete,
+        map,
+        status,
+        stream,
+    )
+    from .core.engine import CallStats
+    from .core.settings import Settings, configure
+    from .core.types import Response, Usage
+    from .errors import LLMError
+
+_LAZY = {
+    "errors": ("llm_magics.errors", None),
+    "LLMError": ("llm_magics.errors", "LLMError"),
+    "CallStats": ("llm_magics.core.engine", "CallStats"),
+    "Settings": ("llm_magics.core.settings", "Settings"),
+    "configure": ("llm_magics.core.settings", "configure"),
+    "Response": ("llm_magics.core.types", "Response"),
+    "Usage": ("llm_magics.core.types", "Usage"),
+    **{name: ("llm_magics.core.calls", name) for name in (
+        "complete", "acomplete", "stream", "astream", "map", "amap", "status",
+        "TextStream", "AsyncTextStream")},
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module_name, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'llm_magics' has no attribute {name!r}") from None
+    module = import_module(module_name)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __version__ = "0.1.0"
 

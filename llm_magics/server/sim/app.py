@@ -1,0 +1,147 @@
+"""The simulator's ASGI app: routers, OpenAI-shaped errors, auth, counters and ``/_sim`` control.
+
+``/_sim/*`` sits outside ``/v1`` on purpose: a client under test pointed at
+``base_url=.../v1`` can never reach the control plane by accident, and the
+control calls are not counted as traffic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+
+from ..openai_shapes import OpenAIError, bad_request, dumps, error_response, unauthorized
+from . import batch_routes, chat
+from .config import SimConfig
+from .connection import RAW_SEND_KEY
+from .state import SimState
+
+CHAT_PATH = "/v1/chat/completions"
+
+
+class SimApp(FastAPI):
+    """FastAPI plus a thin outer layer that sees every request exactly once.
+
+    Counting and auth live here rather than in middleware because this is the
+    only place that receives uvicorn's own ``send`` (needed to drop a
+    connection on purpose) and sees the final status of every response.
+    """
+
+    sim: SimState
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1"):
+            await super().__call__(scope, receive, send)
+            return
+        scope[RAW_SEND_KEY] = send
+        state = self.sim
+        stats = state.stats
+        stats.requests += 1
+        is_chat = scope["path"] == CHAT_PATH
+
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and not scope.get(chat.DROPPED_KEY):
+                status = message["status"]
+                if status != 499:  # 499: client left before the answer; nothing was sent
+                    stats.record_status(status)
+                    if is_chat and status == 200:
+                        stats.chat_ok += 1
+            await send(message)
+
+        key = state.config.api_key
+        if key is not None and not _authorized(scope, key):
+            await error_response(unauthorized())(scope, receive, recording_send)
+            return
+        await super().__call__(scope, receive, recording_send)
+
+
+def _authorized(scope: Scope, key: str) -> bool:
+    expected = f"Bearer {key}".encode()
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            return value == expected
+    return False
+
+
+def _json(obj: Any, status_code: int = 200) -> Response:
+    return Response(dumps(obj), status_code=status_code, media_type="application/json")
+
+
+def create_app(config: SimConfig | None = None) -> SimApp:
+    """Build a simulator app with its own state; several can run side by side."""
+    state = SimState(config or SimConfig())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.closing = True
+        await state.batches.close()
+
+    app = SimApp(
+        title="llm-magics simulator",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    app.sim = state
+    app.state.sim = state
+    app.include_router(chat.router)
+    app.include_router(batch_routes.router)
+
+    @app.exception_handler(OpenAIError)
+    async def _openai_error(_: Request, exc: OpenAIError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
+        return error_response(bad_request(f"Invalid request: {exc.errors()[:1]}"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            message = f"Invalid URL ({request.method} {request.url.path})"
+        else:
+            message = str(exc.detail)
+        return error_response(OpenAIError(exc.status_code, message))
+
+    @app.get("/_sim/health")
+    async def _health() -> Response:
+        return _json({"ok": True})
+
+    @app.get("/_sim/stats")
+    async def _stats(times: bool = True) -> Response:
+        return _json(state.stats.snapshot(include_times=times))
+
+    @app.get("/_sim/config")
+    async def _get_config() -> Response:
+        return _json(state.config.as_dict())
+
+    @app.post("/_sim/config")
+    async def _set_config(request: Request) -> Response:
+        body = await chat.read_json(request)
+        if not isinstance(body, dict):
+            raise bad_request("Expected a JSON object of switches.")
+        try:
+            new = state.configure(**body)
+        except (TypeError, ValueError) as exc:
+            raise bad_request(str(exc)) from None
+        return _json(new.as_dict())
+
+    @app.post("/_sim/reset")
+    async def _reset(scope: str = "run") -> Response:
+        """``?scope=stats|run|all``: counters; + limits and dice (default); + switches."""
+        try:
+            state.reset(scope)
+        except ValueError as exc:
+            raise bad_request(str(exc), param="scope") from None
+        return _json(state.stats.snapshot(include_times=False))
+
+    return app

@@ -1,0 +1,94 @@
+"""``llm-magics sim`` / ``python -m llm_magics.server.sim``: the simulator as a process.
+
+Every :class:`SimConfig` field is a flag (``answer_tokens`` -> ``--answer-tokens``),
+so whatever a test sets in Python can be reproduced by hand. The process prints
+one line, ``llm-magics sim listening on http://HOST:PORT/v1``, once it accepts
+connections; :class:`SimulatorProcess` waits for exactly that line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
+
+from .app import create_app
+from .config import SimConfig
+from .serving import SimServer, bind_socket, url_for, uvicorn_config
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llm-magics sim",
+        description="OpenAI-compatible simulator with fault injection (chat, SSE, files, batches).",
+    )
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="interface to bind (default 127.0.0.1; loopback only unless you ask)")
+    parser.add_argument("--port", type=int, default=8765, help="port; 0 picks a free one")
+    parser.add_argument("--log-level", default="warning",
+                        choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="exit when stdin closes (used by SimulatorProcess)")
+    group = parser.add_argument_group("switches (also settable live via POST /_sim/config)")
+    defaults = SimConfig()
+    for f in fields(SimConfig):
+        default = getattr(defaults, f.name)
+        shown = ",".join(default) if isinstance(default, list) else default
+        group.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            dest=f.name,
+            default=None,
+            metavar=f.name.upper(),
+            help=f"{f.metadata.get('help', '')} (default: {shown})"
+            if f.name != "api_key" else f.metadata.get("help", ""),
+        )
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> SimConfig:
+    switches: dict[str, Any] = {
+        f.name: getattr(args, f.name) for f in fields(SimConfig)
+        if getattr(args, f.name) is not None
+    }
+    return SimConfig().updated(**switches)
+
+
+def _exit_when_stdin_closes() -> None:
+    """Parent gone (pipe closed) -> shut down like on Ctrl-C, so no orphan keeps the port."""
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    except (OSError, ValueError):
+        pass
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the simulator until SIGINT/SIGTERM; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+    except (TypeError, ValueError) as exc:
+        parser.error(str(exc))
+    app = create_app(config)
+    try:
+        sock = bind_socket(args.host, args.port)
+    except OSError as exc:
+        print(f"llm-magics sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    port = sock.getsockname()[1]
+    server = SimServer(uvicorn_config(app, log_level=args.log_level, in_process=False), app.sim)
+    if args.exit_with_parent:
+        threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
+    print(f"llm-magics sim listening on {url_for(args.host, port)}/v1", flush=True)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after a clean shutdown
+        return 130
+    return 0

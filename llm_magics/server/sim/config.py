@@ -1,0 +1,181 @@
+"""The simulator's switches, in one dataclass shared by the Python API, CLI and live config.
+
+One definition keeps the three faces (``Simulator(**switches)``, ``llm-magics sim
+--flag``, ``POST /_sim/config``) in step: the CLI builds its flags from the field
+list and the live endpoint validates through :meth:`SimConfig.updated`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+DEFAULT_MODELS = ("sim-small", "sim-large", "gpt-4o-mini", "gpt-4o")
+
+
+@dataclass
+class SimConfig:
+    """Behaviour switches of the simulator. Rates are fractions in ``[0, 1]``.
+
+    Every field can be changed while the server runs; rate-limit windows restart
+    when ``rpm``/``tpm`` change so a new limit takes effect at once.
+    """
+
+    models: list[str] = field(
+        default_factory=lambda: list(DEFAULT_MODELS),
+        metadata={"help": "model ids served by /v1/models; others get 404 model_not_found"},
+    )
+    latency_s: float = field(
+        default=0.0, metadata={"help": "fixed delay before a response or the first token"}
+    )
+    token_latency_s: float = field(
+        default=0.0,
+        metadata={"help": "delay per answer token (streams pace tokens; non-stream waits the sum)"},
+    )
+    answer_tokens: int = field(
+        default=16, metadata={"help": "tokens in a default answer (capped by max_tokens)"}
+    )
+    rpm: int | None = field(
+        default=None, metadata={"help": "requests per minute per model (429 beyond); none = off"}
+    )
+    tpm: int | None = field(
+        default=None, metadata={"help": "tokens per minute per model (429 beyond); none = off"}
+    )
+    error_rate: float = field(
+        default=0.0, metadata={"help": "share of chat requests answered with error_status"}
+    )
+    error_status: int = field(default=503, metadata={"help": "status used by error_rate"})
+    hang_rate: float = field(
+        default=0.0, metadata={"help": "share of chat requests accepted and never answered"}
+    )
+    hang_max_s: float = field(
+        default=120.0, metadata={"help": "a hung request gives up (504) after this many seconds"}
+    )
+    drop_rate: float = field(
+        default=0.0, metadata={"help": "share of streams whose connection drops mid-way"}
+    )
+    drop_before_first_token_rate: float = field(
+        default=0.0, metadata={"help": "share of chat requests dropped before any content"}
+    )
+    malformed_rate: float = field(
+        default=0.0, metadata={"help": "share of streams that emit a non-JSON chunk"}
+    )
+    fail_status: int | None = field(
+        default=None, metadata={"help": "answer every chat request with this status"}
+    )
+    seed: int | None = field(
+        default=0, metadata={"help": "seed of the fault dice (same seed + order = same faults)"}
+    )
+    api_key: str | None = field(
+        default=None, metadata={"help": "if set, require 'Authorization: Bearer <key>' (else 401)"}
+    )
+    batch_step_s: float = field(
+        default=0.5, metadata={"help": "real seconds each batch state lasts"}
+    )
+    batch_line_s: float = field(
+        default=0.0, metadata={"help": "extra real seconds spent per batch line"}
+    )
+    batch_time_scale: float = field(
+        default=1.0,
+        metadata={"help": "batch window compression: 86400 makes the 24h window last 1s"},
+    )
+    batch_expire_after_fraction: float | None = field(
+        default=None,
+        metadata={"help": "expire batches after this share of lines (rest: batch_expired)"},
+    )
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Reject values that would make the server misbehave silently."""
+        for name in (
+            "error_rate",
+            "hang_rate",
+            "drop_rate",
+            "drop_before_first_token_rate",
+            "malformed_rate",
+        ):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1], got {value!r}")
+        if self.batch_expire_after_fraction is not None and not (
+            0.0 <= self.batch_expire_after_fraction <= 1.0
+        ):
+            raise ValueError("batch_expire_after_fraction must be within [0, 1]")
+        for name in ("latency_s", "token_latency_s", "hang_max_s", "batch_step_s", "batch_line_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.answer_tokens < 1:
+            raise ValueError("answer_tokens must be >= 1")
+        for name in ("rpm", "tpm"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 or None (no limit)")
+        if self.batch_time_scale <= 0:
+            raise ValueError("batch_time_scale must be > 0")
+        for name in ("error_status", "fail_status"):
+            value = getattr(self, name)
+            if value is not None and not 100 <= value <= 599:
+                raise ValueError(f"{name} must be an HTTP status code")
+        if not self.models:
+            raise ValueError("models must list at least one model id")
+
+    def updated(self, **switches: Any) -> SimConfig:
+        """A validated copy with ``switches`` applied; unknown names are an error."""
+        unknown = set(switches) - switch_names()
+        if unknown:
+            raise ValueError(f"unknown simulator switch(es): {', '.join(sorted(unknown))}")
+        coerced = {name: coerce(name, value) for name, value in switches.items()}
+        return dataclasses.replace(self, **coerced)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready view; the API key is masked so it never reaches logs or stats."""
+        data = dataclasses.asdict(self)
+        if data.get("api_key"):
+            data["api_key"] = "***"
+        return data
+
+
+def switch_names() -> set[str]:
+    return {f.name for f in fields(SimConfig)}
+
+
+_FLOATS = {
+    "latency_s",
+    "token_latency_s",
+    "error_rate",
+    "hang_rate",
+    "hang_max_s",
+    "drop_rate",
+    "drop_before_first_token_rate",
+    "malformed_rate",
+    "batch_step_s",
+    "batch_line_s",
+    "batch_time_scale",
+    "batch_expire_after_fraction",
+}
+_INTS = {"answer_tokens", "rpm", "tpm", "error_status", "fail_status", "seed"}
+_NULLABLE = {"rpm", "tpm", "fail_status", "seed", "api_key", "batch_expire_after_fraction"}
+
+
+def coerce(name: str, value: Any) -> Any:
+    """Turn JSON or CLI values into the field's type (``"none"``/``0`` limits mean off)."""
+    if value is None or (isinstance(value, str) and value.lower() in {"none", "null", ""}):
+        if name in _NULLABLE:
+            return None
+        raise ValueError(f"{name} cannot be empty")
+    if name in {"rpm", "tpm"} and int(value) == 0:
+        return None
+    if name == "models":
+        if isinstance(value, str):
+            return [m.strip() for m in value.split(",") if m.strip()]
+        return [str(m) for m in value]
+    if name in _FLOATS:
+        return float(value)
+    if name in _INTS:
+        if isinstance(value, bool):
+            raise ValueError(f"{name} must be an integer")
+        return int(value)
+    return str(value)
