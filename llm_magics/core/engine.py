@@ -191,7 +191,7 @@ class Engine:
         async def call(limiter: RateLimiter) -> tuple[Response, Usage]:
             started = time.perf_counter()
             try:
-                raw = await client.post("/chat/completions", body=request.body(),
+                raw = await client.post("/chat/completions", body=_wire_body(request, endpoint),
                                         cast_to=RAW_RESPONSE)
                 body = raw.json()
             except (openai.OpenAIError, errors.LLMError) as err:
@@ -291,7 +291,7 @@ class Engine:
         async def open_until_first_text(limiter: RateLimiter) -> tuple[Any, None]:
             try:
                 raw = await client.chat.completions.with_raw_response.create(
-                    **request.body(stream=True)
+                    **_wire_body(request, endpoint, stream=True)
                 )
             except (openai.OpenAIError, errors.LLMError) as err:
                 raise translate_error(err, endpoint) from None
@@ -373,6 +373,16 @@ class Engine:
         if cache is not None:
             cache.put(key, response)
         yield response
+
+
+def _wire_body(request: Request, endpoint: Endpoint, *, stream: bool = False) -> dict[str, Any]:
+    """The JSON body to send; the embedded llama.cpp server needs a few fields reshaped."""
+    body = request.body(stream=stream)
+    if endpoint.local:
+        from ..local.compat import adapt_request
+
+        body = adapt_request(body)
+    return body
 
 
 def _delta_text(chunk: Any) -> str:

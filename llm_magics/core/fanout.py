@@ -23,6 +23,8 @@ __all__ = ["fanout", "Outcome"]
 
 Outcome = Response | errors.LLMError
 
+LOCAL_MAX_CONCURRENCY = 2
+
 
 async def fanout(
     engine: Engine,
@@ -91,6 +93,8 @@ async def fanout(
                 deliver(i, outcome)
 
     workers = max(1, min(concurrency or settings.concurrency, len(unique)))
+    if endpoint.local:  # llama.cpp answers one request at a time; more only time out waiting
+        workers = min(workers, LOCAL_MAX_CONCURRENCY)
     tasks = [asyncio.ensure_future(worker()) for _ in range(workers)] if unique else []
     try:
         if tasks:

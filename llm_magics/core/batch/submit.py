@@ -1,0 +1,335 @@
+"""Start a Batch API job: from prepared requests, from prompts, or from a JSONL file.
+
+Three doors, one room. ``submit_requests`` is what the faces call with
+requests they prepared (the DataFrame accessor's ``mode="batch"``, the
+``%llm_batch`` magic); ``submit_prompts`` is ``llm_magics.batch.submit``;
+``submit_jsonl`` sends a batch file written elsewhere. Each one:
+
+1. turns inputs into JSONL lines with stable ``custom_id`` s; identical
+   requests share one line (and one answer), ``None`` and pre-send errors keep
+   their slot in the input mapping;
+2. answers what it can from the response cache (no line is sent for those);
+3. records the job in the store, then uploads and creates the batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ... import errors
+from ..calls import prepare, split_options
+from ..client import Endpoint, resolve_endpoint
+from ..jobstore import JobRecord, get_store
+from ..policy.cache import get_cache
+from ..runner import run_sync
+from ..settings import Settings, resolve
+from ..types import Messages, Priority, Request
+from . import runner
+from .constants import BATCH_ENDPOINT
+from .job import BatchJob, error_entry, on_core_loop
+from .jsonl import Outcome, build_line, custom_id_for
+from .runner import JobContext, Limits
+from .split import fits
+
+__all__ = [
+    "Prepared",
+    "prepare_lines",
+    "submit_requests",
+    "asubmit_requests",
+    "submit_prompts",
+    "asubmit_prompts",
+    "submit_jsonl",
+    "asubmit_jsonl",
+    "batch_settings",
+]
+
+Finalize = Callable[[list[Outcome | None]], Any]
+
+
+@dataclass
+class Prepared:
+    """A job's input before it is stored: the mapping, the lines, and cached answers."""
+
+    positions: list[Any] = field(default_factory=list)
+    """Per input: its ``custom_id``, ``None`` (nothing to send), or a pre-send error entry."""
+    lines: list[tuple[str, str, str | None]] = field(default_factory=list)
+    """``(custom_id, jsonl_line, cache_key)`` per distinct request."""
+    cached: dict[str, str] = field(default_factory=dict)
+    """custom_id -> stored record for lines the response cache already answers."""
+
+
+def prepare_lines(requests: Sequence[Request | errors.LLMError | None], *,
+                  max_bytes: int) -> Prepared:
+    """Inputs to lines: one per distinct request, its ``custom_id`` from its first position."""
+    out = Prepared()
+    seen: dict[str, Any] = {}  # cache key -> custom_id or error entry
+    for i, req in enumerate(requests):
+        if req is None:
+            out.positions.append(None)
+            continue
+        if isinstance(req, errors.LLMError):
+            out.positions.append(error_entry(req))
+            continue
+        if not isinstance(req, Request):
+            out.positions.append(error_entry(errors.InvalidRequestError(
+                f"Input {i} is a {type(req).__name__}, not a prepared Request.")))
+            continue
+        key = req.cache_key()
+        entry = seen.get(key)
+        if entry is None:
+            cid = custom_id_for(i, key)
+            line = build_line(cid, req.body())
+            size = len(line.encode())
+            if fits(size, max_bytes):
+                out.lines.append((cid, line, key))
+                entry = cid
+            else:
+                entry = error_entry(errors.InvalidRequestError(
+                    f"This request is {size:,} bytes as a batch line; a batch file holds "
+                    f"at most {max_bytes:,}. Shorten it or send it with mode='async'."))
+            seen[key] = entry
+        out.positions.append(entry)
+    return out
+
+
+def _answer_from_cache(prepared: Prepared, settings: Settings) -> None:
+    cache = get_cache(settings.cache_path)
+    keys = {key: cid for cid, _, key in prepared.lines if key}
+    for key, response in cache.get_many(keys).items():
+        cid = keys[key]
+        prepared.cached[cid] = json.dumps(
+            {"custom_id": cid, "cached": response.to_dict()}, separators=(",", ":"))
+
+
+def batch_settings(options: dict[str, Any]) -> tuple[Settings, Endpoint, dict[str, Any]]:
+    """Settings, endpoint and request params for a batch call, refusing the local model.
+
+    The embedded llama.cpp server has no Batch API, so a batch without a base
+    URL or key fails here with what to set, instead of starting the model.
+    """
+    setting_args, params = split_options(options)
+    settings = resolve(**setting_args)
+    if settings.base_url is None and settings.api_key is None:
+        raise errors.ConfigurationError(
+            "The Batch API needs an OpenAI-compatible server that has it: set OPENAI_API_KEY "
+            "(and OPENAI_BASE_URL for another server), or llm_magics.configure(base_url=..., "
+            "api_key=...). The embedded local model has no Batch API; use mode='async'."
+        )
+    return settings, resolve_endpoint(settings), params
+
+
+# -- the shared tail ----------------------------------------------------------------------------
+async def _start(prepared: Prepared, *, settings: Settings, endpoint: Endpoint, model: str,
+                 use_cache: bool, metadata: dict[str, Any] | None,
+                 index_labels: Sequence[Any] | None, limits: Limits,
+                 finalize: Finalize | None) -> BatchJob:
+    if endpoint.local:
+        raise errors.ConfigurationError(
+            "The embedded local model has no Batch API; use mode='async', or point base_url "
+            "at a server with /v1/batches (OpenAI, the simulator).")
+    store = get_store(settings.jobstore_path)
+    record = JobRecord(
+        id=runner.new_job_id(), created_at=time.time(), base_url=endpoint.base_url,
+        model=model, endpoint=BATCH_ENDPOINT, size=len(prepared.positions), state="submitting",
+        metadata=dict(metadata or {}),
+        index_labels=None if index_labels is None else list(index_labels),
+        use_cache=use_cache,
+    )
+    await asyncio.to_thread(store.create_job, record, prepared.positions, prepared.lines,
+                            prepared.cached.items())
+    ctx = JobContext(store, record, endpoint, settings, use_cache)
+    to_send = [cid for cid, _, _ in prepared.lines if cid not in prepared.cached]
+    try:
+        if to_send:
+            await runner.send(ctx, to_send, limits, first_time=True)
+        else:
+            await runner.refresh(ctx)  # everything was cached: the job is already complete
+    except BaseException:
+        if not store.batches(record.id):
+            store.delete_job(record.id)
+        raise
+    return BatchJob(record.id, settings=settings, base_url=endpoint.base_url,
+                    finalize=finalize, limits=limits)
+
+
+# -- from prepared requests (the faces) ---------------------------------------------------------
+async def asubmit_requests(
+    requests: Sequence[Request | errors.LLMError | None],
+    endpoint: Endpoint,
+    settings: Settings,
+    *,
+    use_cache: bool | None = None,
+    index_labels: Sequence[Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    finalize: Finalize | None = None,
+    limits: Limits | None = None,
+) -> BatchJob:
+    """Submit prepared requests as a Batch API job; see ``submit_requests``."""
+    limits = limits or Limits()
+    use = settings.cache if use_cache is None else use_cache
+
+    async def run() -> BatchJob:
+        prepared = await asyncio.to_thread(prepare_lines, requests, max_bytes=limits.max_bytes)
+        if use:
+            await asyncio.to_thread(_answer_from_cache, prepared, settings)
+        return await _start(prepared, settings=settings, endpoint=endpoint, model=endpoint.model,
+                            use_cache=use, metadata=metadata, index_labels=index_labels,
+                            limits=limits, finalize=finalize)
+
+    return await on_core_loop(run())
+
+
+def submit_requests(
+    requests: Sequence[Request | errors.LLMError | None],
+    endpoint: Endpoint,
+    settings: Settings,
+    *,
+    use_cache: bool | None = None,
+    index_labels: Sequence[Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+    finalize: Finalize | None = None,
+    limits: Limits | None = None,
+) -> BatchJob:
+    """Submit prepared requests as a Batch API job and return its handle at once.
+
+    ``requests`` are in input order; ``None`` (nothing to send) and errors (a
+    row that failed before sending) keep their slot, so ``job.results()`` has
+    one value per input, in order. ``index_labels`` (e.g. a DataFrame index) are
+    stored with the job. ``finalize`` turns the outcome list into what
+    ``job.results()`` returns in this process (the accessor's Series).
+
+        >>> job = submit_requests(plan.requests, plan.endpoint, plan.settings)  # doctest: +SKIP
+    """
+    return run_sync(asubmit_requests(
+        requests, endpoint, settings, use_cache=use_cache, index_labels=index_labels,
+        metadata=metadata, finalize=finalize, limits=limits))
+
+
+# -- from prompts (llm_magics.batch.submit) -----------------------------------------------------
+async def asubmit_prompts(
+    prompts_or_messages: Sequence[str | Messages | None],
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    priority: Priority | None = None,
+    cache: bool | None = None,
+    metadata: dict[str, Any] | None = None,
+    index_labels: Sequence[Any] | None = None,
+    limits: Limits | None = None,
+    **options: Any,
+) -> BatchJob:
+    """``await`` form of ``submit_prompts``."""
+    settings, endpoint, params = batch_settings({"model": model, **options})
+    requests: list[Request | errors.LLMError | None] = []
+    for p in prompts_or_messages:
+        if p is None:
+            requests.append(None)
+            continue
+        try:
+            requests.append(prepare(p, system=system, settings=settings, endpoint=endpoint,
+                                    params=params, priority=priority))
+        except errors.LLMError as err:  # an empty prompt is an error in its slot
+            requests.append(err)
+    return await asubmit_requests(requests, endpoint, settings, use_cache=cache,
+                                  metadata=metadata, index_labels=index_labels, limits=limits)
+
+
+def submit_prompts(
+    prompts_or_messages: Sequence[str | Messages | None],
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    priority: Priority | None = None,
+    cache: bool | None = None,
+    metadata: dict[str, Any] | None = None,
+    index_labels: Sequence[Any] | None = None,
+    limits: Limits | None = None,
+    **options: Any,
+) -> BatchJob:
+    """Send prompts (or message lists) through the Batch API at half price; returns at once.
+
+        >>> job = submit([f"Define {w}" for w in words], model="gpt-4o-mini")  # doctest: +SKIP
+        >>> answers = job.wait().results()                                    # doctest: +SKIP
+
+    ``options`` are settings (``base_url``, ``api_key``, ``jobstore_path``...) or
+    request fields (``temperature``, ``max_tokens``...). Answers already in the
+    response cache are not sent again (``cache=False`` sends everything).
+    ``None`` prompts send nothing and get ``None``; ``index_labels`` (row labels)
+    are stored with the job; ``metadata`` goes to the server's batch metadata.
+    """
+    return run_sync(asubmit_prompts(
+        prompts_or_messages, model=model, system=system, priority=priority, cache=cache,
+        metadata=metadata, index_labels=index_labels, limits=limits, **options))
+
+
+# -- from a JSONL file ----------------------------------------------------------------------------
+def _read_jsonl_input(source: str | Path | bytes) -> Prepared:
+    """A batch input file to lines; each needs a unique ``custom_id`` to map results back.
+
+    Everything else (method, url, body) is for the server to judge: its
+    validation errors come back on the job, line by line.
+    """
+    if isinstance(source, bytes):
+        text = source.decode("utf-8")
+    else:
+        text = Path(source).expanduser().read_text("utf-8")
+    out = Prepared()
+    seen: set[str] = set()
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            item = json.loads(raw)
+        except ValueError:
+            raise errors.InvalidRequestError(
+                f"Line {number} of the batch file is not valid JSON.") from None
+        cid = item.get("custom_id") if isinstance(item, dict) else None
+        if not isinstance(cid, str) or not cid:
+            raise errors.InvalidRequestError(
+                f"Line {number} of the batch file has no custom_id: each line needs a unique "
+                'one, e.g. {"custom_id": "row-1", "method": "POST", "url": '
+                '"/v1/chat/completions", "body": {...}}.')
+        if cid in seen:
+            raise errors.InvalidRequestError(
+                f"Line {number} of the batch file repeats custom_id {cid!r}; each must be "
+                "unique so the answers can be matched back.")
+        seen.add(cid)
+        out.positions.append(cid)
+        out.lines.append((cid, raw.strip(), None))
+    if not out.lines:
+        raise errors.InvalidRequestError("The batch file has no request lines.")
+    return out
+
+
+async def asubmit_jsonl(source: str | Path | bytes, *, metadata: dict[str, Any] | None = None,
+                        limits: Limits | None = None, **options: Any) -> BatchJob:
+    """``await`` form of ``submit_jsonl``."""
+    settings, endpoint, _ = batch_settings(options)
+    prepared = _read_jsonl_input(source)
+    model = _first_model(prepared) or endpoint.model
+    return await on_core_loop(_start(
+        prepared, settings=settings, endpoint=endpoint, model=model, use_cache=False,
+        metadata=metadata, index_labels=None, limits=limits or Limits(), finalize=None))
+
+
+def submit_jsonl(source: str | Path | bytes, *, metadata: dict[str, Any] | None = None,
+                 limits: Limits | None = None, **options: Any) -> BatchJob:
+    """Submit a batch input file written elsewhere; results come back in its line order.
+
+        >>> job = submit_jsonl("requests.jsonl")       # doctest: +SKIP
+    """
+    return run_sync(asubmit_jsonl(source, metadata=metadata, limits=limits, **options))
+
+
+def _first_model(prepared: Prepared) -> str | None:
+    for _, line, _ in prepared.lines[:1]:
+        body = json.loads(line).get("body")
+        if isinstance(body, dict) and isinstance(body.get("model"), str):
+            return body["model"]
+    return None
