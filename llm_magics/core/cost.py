@@ -6,6 +6,8 @@ Batch API calls cost half (``BATCH_DISCOUNT``).
 
 from __future__ import annotations
 
+import functools
+
 from .types import Usage
 
 __all__ = ["PRICES_PER_MTOK", "BATCH_DISCOUNT", "price_of", "cost_usd"]
@@ -26,6 +28,7 @@ PRICES_PER_MTOK: dict[str, tuple[float, float]] = {
 BATCH_DISCOUNT = 0.5
 
 
+@functools.lru_cache(maxsize=256)
 def price_of(model: str) -> tuple[float, float] | None:
     """Price of a model, also for dated snapshots such as ``gpt-4o-mini-2024-07-18``."""
     if model in PRICES_PER_MTOK:

@@ -7,8 +7,10 @@ later), unique per position, and readable in OpenAI's dashboard.
 
 Output lines become ``Response`` objects through the engine's own parser, so a
 batch answer and a sync answer for the same body are the same value (bar the
-price: batch lines cost ``BATCH_DISCOUNT`` of the sync price). Error lines
-become the ``LLMError`` a sync call with that status would have raised.
+price: batch lines cost ``BATCH_DISCOUNT`` of the sync price, priced by the
+model asked for, as the engine prices sync calls). Error lines become the
+``LLMError`` a sync call with that status would have raised; lines that never
+ran (expired, cancelled, failed validation, not sent) say why and what to do.
 
     >>> from llm_magics.core.types import Request
     >>> r = Request([{"role": "user", "content": "hi"}], "gpt-4o-mini", "http://x/v1")
