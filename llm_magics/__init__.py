@@ -14,7 +14,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported lazily below, so `python -m llm_magics.server.sim` starts fast
-    from . import errors
+    from . import batch, errors
     from .core.calls import (
         AsyncTextStream,
         TextStream,
@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # imported lazily below, so `python -m llm_magics.server.sim`
 
 _LAZY = {
     "errors": ("llm_magics.errors", None),
+    "batch": ("llm_magics.batch", None),
     "LLMError": ("llm_magics.errors", "LLMError"),
     "CallStats": ("llm_magics.core.engine", "CallStats"),
     "Settings": ("llm_magics.core.settings", "Settings"),
@@ -79,6 +80,7 @@ __all__ = [
     "AsyncTextStream",
     "LLMError",
     "errors",
+    "batch",
     "load_ipython_extension",
     "unload_ipython_extension",
 ]

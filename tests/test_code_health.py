@@ -45,7 +45,7 @@ def test_public_api_is_pinned():
     assert sorted(llm_magics.__all__) == sorted([
         "complete", "acomplete", "stream", "astream", "map", "amap", "configure", "status",
         "Response", "Usage", "Settings", "CallStats", "TextStream", "AsyncTextStream",
-        "LLMError", "errors", "load_ipython_extension", "unload_ipython_extension",
+        "LLMError", "errors", "batch", "load_ipython_extension", "unload_ipython_extension",
     ])
     for name in llm_magics.__all__:
         assert hasattr(llm_magics, name), name
