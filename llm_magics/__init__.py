@@ -46,6 +46,16 @@ _LAZY = {
 }
 
 
+def _install_pandas_accessor() -> None:
+    """``df.llm`` on import, without importing pandas for users who never do."""
+    from .pandas_hook import install
+
+    install()
+
+
+_install_pandas_accessor()
+
+
 def __getattr__(name: str) -> Any:
     try:
         module_name, attr = _LAZY[name]

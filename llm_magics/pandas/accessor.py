@@ -1,0 +1,141 @@
+"""``df.llm`` and ``series.llm``: a thin face over the core's fan-out.
+
+pandas builds a new accessor object on every attribute access, so these hold
+nothing but the object they wrap; what must outlive a call (``last_errors``)
+lives in ``results``. Registration is idempotent and is done by
+``llm_magics.pandas.register()``: on ``%load_ext llm_magics``, or on
+``import llm_magics`` through ``llm_magics.pandas_hook`` as soon as pandas is
+imported (before or after).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pandas as pd
+
+from ..core.engine import get_engine
+from ..core.estimate import Estimate, estimate_requests
+from .job import ApplyJob
+from .modes import start
+from .plan import build_estimate_requests, build_plan
+from .results import errors_series
+from .templates import Template
+
+__all__ = ["LLMDataFrameAccessor", "LLMSeriesAccessor", "register", "ACCESSOR_NAME"]
+
+ACCESSOR_NAME = "llm"
+
+
+class _LLMAccessor:
+    _obj: pd.DataFrame | pd.Series
+
+    def __init__(self, obj: pd.DataFrame | pd.Series) -> None:
+        self._obj = obj
+
+    def apply(
+        self,
+        template: Template,
+        *,
+        model: str | None = None,
+        system: str | None = None,
+        concurrency: int | None = None,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        schema: Any = None,
+        mode: str = "async",
+        cache: bool | None = None,
+        errors: str = "coerce",
+        progress: bool = True,
+        background: bool = False,
+        **params: Any,
+    ) -> pd.Series | pd.DataFrame | ApplyJob:
+        """One LLM call per row, run concurrently; the answers aligned to this object's index.
+
+            >>> df["summary"] = df.llm.apply("Summarise {title}: {body}", concurrency=32)
+            >>> df[["label", "score"]] = df.llm.apply("Classify {review}", schema=Sentiment)
+            >>> job = df.llm.apply("Translate {text}", background=True)   # returns at once
+
+        ``template`` is a format string over column names, or a function of the
+        row (a dict of column -> value; for a Series, the value) returning a
+        prompt or a messages list. A row with a missing value in a column the
+        template uses is NA in the result and sends nothing; identical prompts
+        are sent once.
+
+        Returns a Series of text, or with ``schema=`` (a pydantic model class or
+        a JSON Schema dict) a DataFrame with one typed column per field, each
+        answer checked against the schema. ``errors="coerce"`` (default) leaves
+        NA in failed rows and lists them in ``result.attrs["llm_errors"]`` and
+        ``.llm.last_errors``; ``errors="raise"`` raises after the run, with every
+        answer that arrived already cached. ``cache=None`` follows the settings
+        (on by default): a re-run, or a run after an interrupt, only sends what
+        is not cached yet. ``background=True`` returns an ``ApplyJob`` at once.
+        ``mode`` is ``"async"``; ``"batch"`` and ``"queue"`` are coming.
+        Other keyword arguments are settings (``base_url``, ``timeout``,
+        ``max_retries``...) or request fields (``temperature``, ``max_tokens``...).
+        """
+        options = {"model": model, "concurrency": concurrency, "rpm": rpm, "tpm": tpm, **params}
+        plan = build_plan(self._obj, template, system=system, schema=schema, mode=mode,
+                          cache=cache, errors_policy=errors, options=options)
+        return start(plan, progress=progress, background=background)
+
+    def estimate(
+        self,
+        template: Template,
+        *,
+        model: str | None = None,
+        system: str | None = None,
+        schema: Any = None,
+        completion_tokens: int | None = None,
+        cache: bool | None = None,
+        **params: Any,
+    ) -> Estimate:
+        """What ``apply`` with the same arguments would send and cost, without sending anything.
+
+            >>> print(df.llm.estimate("Summarise {body}", model="gpt-4o-mini"))
+
+        ``completion_tokens`` is the assumed answer length (default: ``max_tokens``
+        if given, else 256). Rows whose answer is already cached cost nothing.
+        """
+        options = {"model": model, **params}
+        requests, settings, endpoint, exact = build_estimate_requests(
+            self._obj, template, system=system, schema=schema, options=options)
+        use_cache = settings.cache if cache is None else cache
+        store = get_engine().cache_for(settings, use_cache) if exact else None
+        return estimate_requests(requests, model=endpoint.model, cache=store,
+                                 completion_tokens=completion_tokens)
+
+    @property
+    def last_errors(self) -> pd.Series:
+        """Failed rows of the last ``apply`` on this object: ``LLMError`` values by row label.
+
+        Kept outside the accessor (pandas makes a new one on every access) and
+        forgotten with the object. For a result of an expression, use
+        ``result.attrs["llm_errors"]``.
+        """
+        return errors_series(self._obj)
+
+
+class LLMDataFrameAccessor(_LLMAccessor):
+    """``df.llm``: ``apply`` a prompt template to every row, ``estimate`` its cost first."""
+
+    _obj: pd.DataFrame
+
+
+class LLMSeriesAccessor(_LLMAccessor):
+    """``s.llm``: ``s.llm.apply("Translate to French: {}")``, one call per value."""
+
+    _obj: pd.Series
+
+
+_lock = threading.Lock()
+
+
+def register() -> None:
+    """Install ``df.llm`` and ``series.llm`` (idempotent; safe from any import order)."""
+    with _lock:
+        if getattr(pd.DataFrame, ACCESSOR_NAME, None) is not LLMDataFrameAccessor:
+            pd.api.extensions.register_dataframe_accessor(ACCESSOR_NAME)(LLMDataFrameAccessor)
+        if getattr(pd.Series, ACCESSOR_NAME, None) is not LLMSeriesAccessor:
+            pd.api.extensions.register_series_accessor(ACCESSOR_NAME)(LLMSeriesAccessor)

@@ -1,0 +1,175 @@
+"""An apply, worked out before it runs: settings, endpoint and one request per row.
+
+Everything that can fail without sending anything fails here: a bad ``errors=``
+or ``mode=``, a template naming a missing column, an unusable schema, a bad
+setting. So a typo costs an exception, not a 10,000-row fan-out of errors.
+The same plan feeds every mode and ``estimate()``.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pandas as pd
+
+from .. import errors
+from ..core.calls import prepare, resolve_call, split_options
+from ..core.client import Endpoint
+from ..core.estimate import planning_endpoint
+from ..core.runner import run_sync
+from ..core.settings import Settings, resolve
+from ..core.structured import StructuredOutput, structured_output
+from ..core.types import Request
+from .modes import check_mode
+from .results import RowError, assemble, raise_for_errors, remember_errors
+from .templates import Rendered, Template, render_frame, render_series
+
+__all__ = ["ApplyPlan", "build_plan", "render", "ErrorsPolicy"]
+
+ErrorsPolicy = Literal["coerce", "raise"]
+_ERRORS = ("coerce", "raise")
+_TITLE_CHARS = 40
+
+
+@dataclass
+class ApplyPlan:
+    """What a mode needs to run an apply and turn its outcomes into a result."""
+
+    requests: list[Request | errors.LLMError | None]
+    index: pd.Index
+    settings: Settings
+    endpoint: Endpoint
+    mode: str = "async"
+    use_cache: bool | None = None
+    structured: StructuredOutput | None = None
+    errors: ErrorsPolicy = "coerce"
+    title: str = ""
+    name: Hashable = None
+    source: weakref.ref[Any] | None = field(default=None, repr=False)
+
+    def finalize(self, outcomes: list[Any]) -> pd.Series | pd.DataFrame:
+        """Outcomes in row order -> the result; records (and for ``"raise"`` raises) failures."""
+        result, row_errors = assemble(outcomes, self.index, structured=self.structured,
+                                      name=self.name)
+        result.attrs["llm_errors"] = row_errors
+        source = self.source() if self.source is not None else None
+        if source is not None:
+            remember_errors(source, row_errors)
+        if self.errors == "raise":
+            raise_for_errors(row_errors, len(outcomes))
+        return result
+
+
+def render(source: pd.DataFrame | pd.Series, template: Template) -> Rendered:
+    if isinstance(source, pd.DataFrame):
+        return render_frame(source, template)
+    return render_series(source, template)
+
+
+def check_errors_policy(policy: str) -> None:
+    if policy not in _ERRORS:
+        raise errors.InvalidRequestError(
+            f"errors={policy!r}: use 'coerce' (NA in failed rows, listed in .llm.last_errors) "
+            "or 'raise' (raise after the run, finished rows cached)."
+        )
+
+
+def with_schema(options: dict[str, Any], schema: Any) -> StructuredOutput | None:
+    """Turn ``schema=`` into ``response_format`` in ``options``; ``None`` without a schema."""
+    if schema is None:
+        return None
+    if options.get("response_format") is not None:
+        raise errors.InvalidRequestError(
+            "Pass either schema= or response_format=, not both: schema= builds the "
+            "response_format and checks every answer against it."
+        )
+    structured = structured_output(schema)
+    options["response_format"] = structured.response_format
+    return structured
+
+
+def requests_for(rendered: Rendered, *, system: str | None, settings: Settings,
+                 endpoint: Endpoint, params: dict[str, Any]
+                 ) -> list[Request | errors.LLMError | None]:
+    """One request per rendered prompt; ``None`` and errors stay in their rows."""
+    out: list[Request | errors.LLMError | None] = []
+    append = out.append
+    for prompt in rendered:
+        if prompt is None or isinstance(prompt, errors.LLMError):
+            append(prompt)
+            continue
+        try:
+            append(prepare(prompt, system=system, settings=settings, endpoint=endpoint,
+                           params=params))
+        except errors.LLMError as err:  # an empty prompt is an error in its row
+            append(err)
+    return out
+
+
+def title_for(template: Template) -> str:
+    if callable(template):
+        return f"llm.apply({getattr(template, '__name__', 'function')})"
+    text = template if len(template) <= _TITLE_CHARS else template[: _TITLE_CHARS - 1] + "…"
+    return f"llm.apply({text!r})"
+
+
+def build_plan(
+    source: pd.DataFrame | pd.Series,
+    template: Template,
+    *,
+    system: str | None,
+    schema: Any,
+    mode: str,
+    cache: bool | None,
+    errors_policy: str,
+    options: dict[str, Any],
+) -> ApplyPlan:
+    """Check, render and resolve everything; raise before any call if something is wrong."""
+    check_errors_policy(errors_policy)
+    check_mode(mode)
+    rendered = render(source, template)
+    options = dict(options)
+    structured = with_schema(options, schema)
+    settings, endpoint, params = run_sync(resolve_call(options))
+    requests = requests_for(rendered, system=system, settings=settings, endpoint=endpoint,
+                            params=params)
+    if errors_policy == "raise":  # nothing is sent when rows are already known to be bad
+        early = [(i, r) for i, r in enumerate(requests) if isinstance(r, errors.LLMError)]
+        if early:
+            raise_for_errors([RowError(i, source.index[i], r) for i, r in early], len(requests))
+    return ApplyPlan(
+        requests=requests,
+        index=source.index,
+        settings=settings,
+        endpoint=endpoint,
+        mode=mode,
+        use_cache=cache,
+        structured=structured,
+        errors=errors_policy,  # type: ignore[arg-type]
+        title=title_for(template),
+        name=source.name if isinstance(source, pd.Series) else None,
+        source=weakref.ref(source),
+    )
+
+
+def build_estimate_requests(
+    source: pd.DataFrame | pd.Series,
+    template: Template,
+    *,
+    system: str | None,
+    schema: Any,
+    options: dict[str, Any],
+) -> tuple[list[Request | errors.LLMError | None], Settings, Endpoint, bool]:
+    """The requests an apply would send, resolved without any I/O (no local model start)."""
+    rendered = render(source, template)
+    options = dict(options)
+    with_schema(options, schema)
+    setting_args, params = split_options(options)
+    settings = resolve(**setting_args)
+    endpoint, exact = planning_endpoint(settings)
+    requests = requests_for(rendered, system=system, settings=settings, endpoint=endpoint,
+                            params=params)
+    return requests, settings, endpoint, exact

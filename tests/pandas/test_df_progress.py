@@ -1,0 +1,86 @@
+"""Progress: tracker numbers, the FanoutProgress widget, the tqdm fallback, and silence."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from llm_magics.core.engine import CallStats
+from llm_magics.errors import ServerError
+from llm_magics.jupyter import progress
+from llm_magics.jupyter.progress import FanoutTracker, TqdmProgress, open_progress, summary
+
+
+def busy_tracker() -> FanoutTracker:
+    stats = CallStats(retries=2, rate_limited=1, cached=1, prompt_tokens=100,
+                      completion_tokens=50, cost_usd=0.0012)
+    tracker = FanoutTracker(total=10, stats=stats, title="llm.apply('x')")
+    tracker.record(object(), live=False)  # cached row
+    tracker.record(object(), live=True)
+    tracker.record(ServerError("503"), live=True)
+    return tracker
+
+
+def test_tracker_counts_rows_errors_and_reads_call_stats():
+    snap = busy_tracker().snapshot()
+    assert (snap["done"], snap["total"], snap["errors"]) == (3, 10, 1)
+    assert (snap["retries"], snap["rate_limited"], snap["cached"]) == (2, 1, 1)
+    assert snap["tokens"] == 150 and snap["cost_usd"] == 0.0012
+    assert snap["rate"] > 0 and snap["eta_s"] == pytest.approx(7 / snap["rate"])
+
+
+def test_rate_ignores_rows_that_needed_no_call_and_eta_stops_when_finished():
+    tracker = FanoutTracker(total=5)
+    for _ in range(5):
+        tracker.record(None, live=False)
+    assert tracker.snapshot()["rate"] is None and tracker.snapshot()["eta_s"] is None
+    tracker.finish("done")
+    assert tracker.snapshot()["state"] == "done"
+
+
+def test_summary_line_shows_every_counter():
+    line = summary(busy_tracker().snapshot())
+    for part in ("3/10 rows", "rows/s", "ETA", "150 tokens", "$0.0012", "1 errors",
+                 "2 retries", "1x429", "1 cached"):
+        assert part in line
+
+
+def test_widget_shows_the_snapshot_and_colours_the_end_state():
+    widget = progress.FanoutProgress(total=10, title="run <1>")
+    tracker = busy_tracker()
+    widget.update(tracker.snapshot())
+    assert widget._bar.value == 3 and widget._bar.max == 10
+    assert "3/10 rows" in widget._label.value and "run &lt;1&gt;" in widget._label.value
+    assert repr(widget) == "FanoutProgress(done=3, total=10, errors=1, state='running')"
+    tracker.finish("cancelled")
+    widget.finish(tracker.snapshot())
+    assert widget._bar.bar_style == "warning" and "cancelled" in widget._label.value
+    widget.done = 99
+    assert widget.done == 10  # validated: never more than total
+
+
+def test_widget_stop_button_calls_back():
+    stopped = []
+    widget = progress.FanoutProgress(total=2, on_stop=lambda: stopped.append(True))
+    button = widget.children[-1]
+    button.click()
+    assert stopped == [True]
+    widget.finish({"done": 2, "total": 2, "state": "done"})
+    assert button.disabled and widget._bar.bar_style == "success"
+
+
+def test_tqdm_fallback_writes_counts_to_its_file():
+    out = io.StringIO()
+    bar = TqdmProgress(10, "job", file=out)
+    bar.finish(busy_tracker().snapshot())
+    text = out.getvalue()
+    assert "3/10" in text and "1 err" in text and "1x429" in text and "150 tok" in text
+
+
+def test_outside_a_kernel_progress_is_tqdm_and_disabled_progress_is_nothing():
+    assert not progress.in_notebook()
+    assert open_progress(FanoutTracker(1), enabled=False) is None
+    reporter = open_progress(FanoutTracker(1))
+    assert isinstance(reporter, TqdmProgress)
+    reporter.bar.close()
