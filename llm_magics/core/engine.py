@@ -179,11 +179,13 @@ class Engine:
         *,
         stats: CallStats | None = None,
         use_cache: bool | None = None,
+        looked_up: bool = False,
     ) -> Response:
+        """``looked_up=True``: the caller already missed the cache for this request."""
         stats = stats if stats is not None else CallStats()
         cache = self.cache_for(settings, use_cache)
         key = request.cache_key() if cache is not None else ""
-        if cache is not None and (hit := cache.get(key)) is not None:
+        if cache is not None and not looked_up and (hit := cache.get(key)) is not None:
             stats.add_response(hit)
             return hit
         client = get_client(endpoint, settings)

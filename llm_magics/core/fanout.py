@@ -82,7 +82,7 @@ async def fanout(
             position += 1
             try:
                 outcome: Outcome = await engine.complete(
-                    req, endpoint, settings, stats=stats, use_cache=use_cache
+                    req, endpoint, settings, stats=stats, use_cache=use_cache, looked_up=True
                 )
             except errors.LLMError as err:
                 outcome = err

@@ -101,23 +101,28 @@ class ResponseCache:
         return {"path": str(self.path), "hits": self.hits, "misses": self.misses}
 
 
-_caches: dict[Path, ResponseCache] = {}
+_caches: dict[Path | str, ResponseCache] = {}
 _caches_lock = threading.Lock()
 
 
 def get_cache(path: Path | str) -> ResponseCache:
-    """One cache object per file in the process."""
-    key = Path(path).expanduser().resolve()
+    """One cache object per file in the process (looked up by the path as given, then
+    by its resolved form, so the filesystem is touched once per path, not per call)."""
+    cache = _caches.get(path)  # type: ignore[arg-type]
+    if cache is not None:
+        return cache
+    resolved = Path(path).expanduser().resolve()
     with _caches_lock:
-        cache = _caches.get(key)
+        cache = _caches.get(resolved)
         if cache is None:
-            cache = _caches[key] = ResponseCache(key)
+            cache = _caches[resolved] = ResponseCache(resolved)
+        _caches[path] = cache  # type: ignore[index]
         return cache
 
 
 def flush_all() -> None:
     with _caches_lock:
-        caches = list(_caches.values())
+        caches = list({id(c): c for c in _caches.values()}.values())
     for cache in caches:
         cache.flush()
 
