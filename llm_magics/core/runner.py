@@ -18,12 +18,15 @@ import asyncio
 import atexit
 import concurrent.futures
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 __all__ = ["get_loop", "run_sync", "submit", "in_runner_thread", "on_shutdown"]
 
 T = TypeVar("T")
+
+_WAIT_SLICE_S = 0.1
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
@@ -73,8 +76,16 @@ def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
             "await the async variant (acomplete, amap, astream) instead."
         )
     future = submit(coro)
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        return future.result(timeout)
+        while True:  # short slices: a blocking wait is not interruptible on every platform
+            slice_s = _WAIT_SLICE_S if deadline is None else min(
+                _WAIT_SLICE_S, max(0.0, deadline - time.monotonic()))
+            try:
+                return future.result(slice_s)
+            except concurrent.futures.TimeoutError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
     except (KeyboardInterrupt, concurrent.futures.TimeoutError):
         future.cancel()
         # Let the task see its cancellation (close connections) before returning.
