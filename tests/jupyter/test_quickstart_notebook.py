@@ -111,3 +111,14 @@ def test_no_cell_failed(executed):
         if cell.cell_type == "code":
             assert not [o for o in cell.outputs if o.output_type == "error"], cell.source
             assert not [o for o in cell.outputs if o.get("name") == "stderr"], cell.source
+
+
+def test_dataframe_cell_fills_a_column_aligned_to_the_index(executed):
+    nb, sim = executed
+    (out,) = code_cell(nb, "import pandas as pd").outputs
+    table = out.data["text/plain"]
+    for label, word in zip("abc", ["cache", "queue", "retry"], strict=True):
+        expected = answer(sim, f"What does {word} mean in computing? One sentence.",
+                          max_tokens=40)
+        row = next(line for line in table.splitlines() if line.startswith(label + " "))
+        assert word in row and expected[:20] in row
