@@ -30,3 +30,18 @@ asubmit = asubmit_prompts
 
 __all__ = ["submit", "asubmit", "submit_jsonl", "asubmit_jsonl", "jobs", "get_job", "BatchJob",
            "JobSummary"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``llm-magics jobs``: list the batch jobs in the job store, newest first."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="llm-magics jobs", description=main.__doc__)
+    parser.add_argument("--limit", type=int, default=20, help="most jobs to list")
+    args = parser.parse_args(argv)
+    found = jobs(limit=args.limit)
+    if not found:
+        print("no batch jobs yet: submit one with llm_magics.batch.submit() or %llm_batch submit")
+    for summary in found:
+        print(summary.describe())
+    return 0

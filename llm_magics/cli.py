@@ -18,6 +18,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("llm_magics.server.sim", "run the OpenAI-compatible simulator (tests, demos)"),
     "local": ("llm_magics.local", "start, stop or show the embedded local model server"),
     "quickstart": ("llm_magics.quickstart", "execute notebooks/quickstart.ipynb, write HTML"),
+    "jobs": ("llm_magics.batch", "list batch jobs from the job store (survives restarts)"),
+    "worker": ("llm_magics.queue.worker", "run a Celery worker for mode='queue' (needs Redis)"),
 }
 
 
