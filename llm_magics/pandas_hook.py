@@ -30,6 +30,9 @@ _lock = threading.Lock()
 
 def _register() -> None:
     """Register, but never let a failure here break ``import pandas`` for the user."""
+    face = sys.modules.get("llm_magics.pandas")
+    if face is not None and getattr(face.__spec__, "_initializing", False):
+        return  # pandas was imported *by* llm_magics.pandas, which registers when it finishes
     try:
         from .pandas import register
 

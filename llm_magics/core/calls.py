@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import importlib
 import queue
 from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
 from typing import Any, TypeVar
@@ -301,8 +302,19 @@ def _requests_for(prompts: Iterable[str | Messages], system: str | None, setting
     return out
 
 
-async def _amap(prompts, system, priority, use_cache, concurrency, stats, options
-                ) -> list[Outcome]:
+async def _amap(prompts, system, priority, use_cache, concurrency, stats, options,
+                mode="async") -> list[Outcome]:
+    if mode == "queue":
+        # The queue is an optional extra that depends on the core, never the reverse:
+        # loaded by name, only when asked for.
+        queue = importlib.import_module("llm_magics.queue")
+        return await queue.amap(prompts, system=system, priority=priority, cache=use_cache,
+                                stats=stats, concurrency=concurrency, **options)
+    if mode != "async":
+        raise errors.InvalidRequestError(
+            f"mode={mode!r} is not a map() mode; use 'async' (default) or 'queue'. For the "
+            "Batch API use llm_magics.batch.submit()."
+        )
     settings, endpoint, params = await resolve_call(options)
     requests = _requests_for(prompts, system, settings, endpoint, params, priority)
     results = await fanout(get_engine(), requests, endpoint, settings, concurrency=concurrency,
@@ -319,12 +331,16 @@ async def amap(
     priority: Priority | None = None,
     cache: bool | None = None,
     stats: CallStats | None = None,
+    mode: str = "async",
     **options: Any,
 ) -> list[Outcome]:
-    """Concurrent completions in input order; a failed prompt is an ``LLMError`` in its slot."""
+    """Concurrent completions in input order; a failed prompt is an ``LLMError`` in its slot.
+
+    ``mode="queue"`` runs them on Celery workers instead (``llm-magics worker``).
+    """
     prompts = builtins.list(prompts)
     return await _on_runner(_amap(prompts, system, priority, cache, concurrency, stats,
-                                  {"model": model, **options}))
+                                  {"model": model, **options}, mode))
 
 
 def map(  # noqa: A001 - mirrors the builtin on purpose: llm_magics.map(prompts)
@@ -336,15 +352,18 @@ def map(  # noqa: A001 - mirrors the builtin on purpose: llm_magics.map(prompts)
     priority: Priority | None = None,
     cache: bool | None = None,
     stats: CallStats | None = None,
+    mode: str = "async",
     **options: Any,
 ) -> list[Outcome]:
     """Blocking concurrent completions in input order, errors as values.
+
+    ``mode="queue"`` runs them on Celery workers instead (``llm-magics worker``).
 
         >>> results = map([f"Define {w}" for w in words], concurrency=64, rpm=500)  # doctest: +SKIP
     """
     prompts = builtins.list(prompts)
     return run_sync(_amap(prompts, system, priority, cache, concurrency, stats,
-                          {"model": model, **options}))
+                          {"model": model, **options}, mode))
 
 
 def status() -> dict[str, Any]:

@@ -194,7 +194,7 @@ class Engine:
             started = time.perf_counter()
             try:
                 raw = await client.post("/chat/completions", body=_wire_body(request, endpoint),
-                                        cast_to=RAW_RESPONSE)
+                                        cast_to=RAW_RESPONSE, options=_priority_header(request))
                 body = raw.json()
             except (openai.OpenAIError, errors.LLMError) as err:
                 raise translate_error(err, endpoint) from None
@@ -293,7 +293,8 @@ class Engine:
         async def open_until_first_text(limiter: RateLimiter) -> tuple[Any, None]:
             try:
                 raw = await client.chat.completions.with_raw_response.create(
-                    **_wire_body(request, endpoint, stream=True)
+                    **_wire_body(request, endpoint, stream=True),
+                    extra_headers=_priority_header(request)["headers"],
                 )
             except (openai.OpenAIError, errors.LLMError) as err:
                 raise translate_error(err, endpoint) from None
@@ -385,6 +386,14 @@ def _wire_body(request: Request, endpoint: Endpoint, *, stream: bool = False) ->
 
         body = adapt_request(body)
     return body
+
+
+PRIORITY_HEADER = "X-LLM-Priority"
+
+
+def _priority_header(request: Request) -> dict[str, Any]:
+    """Tells an llm-magics gateway how to queue this call among its other clients."""
+    return {"headers": {PRIORITY_HEADER: request.priority}}
 
 
 def _delta_text(chunk: Any) -> str:

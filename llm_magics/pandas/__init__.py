@@ -6,7 +6,7 @@
     >>> df.llm.last_errors                                                # doctest: +SKIP
 
 Layout: ``templates`` (rows -> prompts), ``plan`` (prompts -> requests, before
-any call), ``modes`` (requests -> outcomes: async now, batch and queue later),
+any call), ``modes`` (requests -> outcomes: async, batch, queue),
 ``job`` (the handle), ``results`` (outcomes -> Series/DataFrame, failed rows),
 ``accessor`` (the ``.llm`` namespace). Imports pandas: load it through
 ``register()`` or ``llm_magics.pandas_hook``, never from the core.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from .accessor import LLMDataFrameAccessor, LLMSeriesAccessor, register
 from .job import ApplyJob
-from .modes import ModeNotImplementedError
 from .results import RowError
 
 __all__ = [
@@ -25,5 +24,6 @@ __all__ = [
     "LLMSeriesAccessor",
     "ApplyJob",
     "RowError",
-    "ModeNotImplementedError",
 ]
+
+register()  # importing the pandas face is what installs df.llm

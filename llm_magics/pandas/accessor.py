@@ -71,7 +71,10 @@ class _LLMAccessor:
         answer that arrived already cached. ``cache=None`` follows the settings
         (on by default): a re-run, or a run after an interrupt, only sends what
         is not cached yet. ``background=True`` returns an ``ApplyJob`` at once.
-        ``mode`` is ``"async"``; ``"batch"`` and ``"queue"`` are coming.
+        ``mode="async"`` (default) runs concurrent calls in this kernel;
+        ``mode="batch"`` submits an OpenAI Batch API job and returns its handle
+        (``job.wait().results()`` is the same Series, at half price);
+        ``mode="queue"`` runs the calls on Celery workers (``llm-magics worker``).
         Other keyword arguments are settings (``base_url``, ``timeout``,
         ``max_retries``...) or request fields (``temperature``, ``max_tokens``...).
         """

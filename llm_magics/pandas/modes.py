@@ -27,11 +27,7 @@ from .job import ApplyJob, NotSent
 if TYPE_CHECKING:
     from .plan import ApplyPlan
 
-__all__ = ["MODES", "NOT_BUILT", "ModeNotImplementedError", "check_mode", "start"]
-
-
-class ModeNotImplementedError(errors.InvalidRequestError, NotImplementedError):
-    """A ``mode=`` that exists in the design but is not built yet."""
+__all__ = ["MODES", "check_mode", "start"]
 
 
 def start(plan: ApplyPlan, *, progress: bool, background: bool) -> Any:
@@ -61,7 +57,8 @@ class _StoppableEngine:
         return getattr(self._engine, name)
 
 
-def run_async(plan: ApplyPlan, *, progress: bool, background: bool) -> Any:
+def run_async(plan: ApplyPlan, *, progress: bool, background: bool,
+              fan: Callable[..., Any] = fanout) -> Any:
     """``mode="async"``: bounded concurrent calls on the core's event loop (``core.fanout``).
 
     The calls run on the runner thread either way; the foreground just waits on
@@ -87,10 +84,11 @@ def run_async(plan: ApplyPlan, *, progress: bool, background: bool) -> Any:
         ticker = asyncio.ensure_future(follow(tracker, reporter)) if reporter else None
         state = "failed"
         try:
-            outcomes = await fanout(
+            extra = {} if fan is fanout else {"should_stop": lambda: job.stop_requested}
+            outcomes = await fan(
                 _StoppableEngine(get_engine(), job), requests, plan.endpoint, plan.settings,
                 concurrency=plan.settings.concurrency, use_cache=plan.use_cache,
-                stats=tracker.stats, on_result=on_result,
+                stats=tracker.stats, on_result=on_result, **extra,
             )
             state = "cancelled" if job.stop_requested else "done"
             return outcomes
@@ -123,25 +121,21 @@ def run_batch(plan: ApplyPlan, *, progress: bool, background: bool) -> Any:
                            finalize=plan.finalize, metadata={"source": plan.title})
 
 
-NOT_BUILT: dict[str, str] = {
-    "queue": "Celery queue: mode='queue' with priorities and workers",
-}
-"""Modes in the design that are other issues; moving one into ``MODES`` turns it on."""
+def run_queue(plan: ApplyPlan, *, progress: bool, background: bool) -> Any:
+    """``mode="queue"``: the same job with the calls on Celery workers (``llm_magics.queue``)."""
+    from ..queue import queue_fanout
 
-MODES: dict[str, Callable[..., Any]] = {"async": run_async, "batch": run_batch}
+    return run_async(plan, progress=progress, background=background, fan=queue_fanout)
+
+
+MODES: dict[str, Callable[..., Any]] = {
+    "async": run_async, "batch": run_batch, "queue": run_queue,
+}
 
 
 def check_mode(mode: str) -> None:
-    """Refuse an unknown or unbuilt mode before anything is rendered, resolved or sent."""
-    if mode in MODES:
-        return
-    if mode in NOT_BUILT:
-        raise ModeNotImplementedError(
-            f"mode={mode!r} is not available yet (issue \"{NOT_BUILT[mode]}\"). Use "
-            "mode='async' (the default): concurrent calls with the same cache, limits and "
-            "retries."
+    """Refuse an unknown mode before anything is rendered, resolved or sent."""
+    if mode not in MODES:
+        raise errors.InvalidRequestError(
+            f"mode={mode!r} is not a mode; use one of {', '.join(map(repr, MODES))}."
         )
-    raise errors.InvalidRequestError(
-        f"mode={mode!r} is not a mode; use one of "
-        f"{', '.join(map(repr, [*MODES, *NOT_BUILT]))}."
-    )

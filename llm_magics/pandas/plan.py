@@ -133,7 +133,12 @@ def build_plan(
     rendered = render(source, template)
     options = dict(options)
     structured = with_schema(options, schema)
-    settings, endpoint, params = run_sync(resolve_call(options))
+    if mode == "queue":  # workers hold the key; the notebook needs none
+        from ..queue import resolve_queue_call
+
+        settings, endpoint, params = resolve_queue_call(options)
+    else:
+        settings, endpoint, params = run_sync(resolve_call(options))
     requests = requests_for(rendered, system=system, settings=settings, endpoint=endpoint,
                             params=params)
     if errors_policy == "raise":  # nothing is sent when rows are already known to be bad

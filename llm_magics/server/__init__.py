@@ -1,5 +1,13 @@
-"""OpenAI-compatible HTTP surface: wire shapes (``openai_shapes``) and the simulator (``sim``).
+"""OpenAI-compatible HTTP surface, shared by the simulator (``sim``) and the gateway (``gateway``).
+
+Shared pieces, one job each: ``openai_shapes`` (wire objects, SSE framing,
+error bodies), ``chat_request`` (reading and rejecting a chat body),
+``error_handlers`` (every failure in OpenAI's error shape), ``auth`` (bearer
+keys), ``upload_limit`` (the ``/v1/files`` size cap), ``batch_api`` (the
+Files and Batches routes, records and input validation over a pluggable
+backend), ``serving``/``threaded``/``process`` (uvicorn in a thread or a
+child process).
 
 Importing this package pulls in nothing heavy; FastAPI and uvicorn (the
-``sim`` extra) load only when ``llm_magics.server.sim`` is imported.
+``sim`` extra) load only when a submodule is imported.
 """

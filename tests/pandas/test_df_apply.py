@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from llm_magics import errors
-from llm_magics.pandas import ModeNotImplementedError, RowError
+from llm_magics.pandas import RowError
 from llm_magics.server.sim import expected_answer
 
 
@@ -126,11 +126,9 @@ def test_callable_template_can_return_messages(llm, body):
     assert out.tolist() == [expected_answer(body(f"Q: {q}", system="Sys.")) for q in df["q"]]
 
 
-@pytest.mark.parametrize("mode", ["queue"])
-def test_modes_of_other_issues_are_refused_clearly_before_any_work(llm, mode):
-    with pytest.raises(ModeNotImplementedError, match=f"mode='{mode}' is not available") as info:
-        pd.DataFrame({"w": ["a"]}).llm.apply("{w}", mode=mode)
-    assert isinstance(info.value, errors.LLMError) and isinstance(info.value, NotImplementedError)
+def test_an_unknown_mode_is_refused_before_any_work(llm):
+    with pytest.raises(errors.InvalidRequestError, match="not a mode"):
+        pd.DataFrame({"w": ["a"]}).llm.apply("{w}", mode="sideways")
     assert llm.stats["chat_requests"] == 0
 
 
@@ -172,6 +170,5 @@ def test_public_surface_is_pinned():
 
     assert sorted(face.__all__) == sorted([
         "register", "LLMDataFrameAccessor", "LLMSeriesAccessor", "ApplyJob", "RowError",
-        "ModeNotImplementedError",
     ])
     assert all(hasattr(face, name) for name in face.__all__)

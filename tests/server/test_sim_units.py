@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import math
 
+import httpx
 import pytest
 
 from llm_magics.server import openai_shapes as shapes
-from llm_magics.server.sim import SimConfig, expected_answer, parse_directives
+from llm_magics.server.sim import SimConfig, Simulator, expected_answer, parse_directives
 from llm_magics.server.sim.answers import compute_answer, estimate_prompt_tokens, split_pieces
 from llm_magics.server.sim.config import coerce
 from llm_magics.server.sim.faults import FaultDice
 from llm_magics.server.sim.limits import Bucket, RateLimiter, format_reset
-from llm_magics.server.sim.multipart import parse_form
 from llm_magics.server.sim.schema_fill import fill_schema
 
 
@@ -152,19 +152,25 @@ def test_config_validation_and_coercion() -> None:
     assert SimConfig(api_key="sk-secret").as_dict()["api_key"] == "***"
 
 
-def test_multipart_parser_reads_fields_and_files() -> None:
-    boundary = "XyZ"
+def test_multipart_upload_reads_fields_and_files() -> None:
+    """Uploads go through FastAPI's UploadFile/Form (python-multipart), byte for byte."""
     payload = b"line1\r\nline2\r\n\x00\xff"
     body = (
         b"--XyZ\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n"
         b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"in.jsonl\"\r\n"
         b"Content-Type: application/jsonl\r\n\r\n" + payload + b"\r\n--XyZ--\r\n"
     )
-    form = parse_form(body, f"multipart/form-data; boundary={boundary}")
-    assert form["purpose"].data == b"batch"
-    assert form["file"].data == payload and form["file"].filename == "in.jsonl"
-    with pytest.raises(ValueError):
-        parse_form(body, "application/json")
+    with Simulator() as sim:
+        url = sim.base_url + "/files"
+        made = httpx.post(url, content=body,
+                          headers={"content-type": "multipart/form-data; boundary=XyZ"})
+        assert made.status_code == 200, made.text
+        assert made.json()["filename"] == "in.jsonl" and made.json()["bytes"] == len(payload)
+        stored = httpx.get(f"{url}/{made.json()['id']}/content")
+        assert stored.content == payload
+        not_form = httpx.post(url, json={"purpose": "batch"})
+        assert not_form.status_code == 400
+        assert set(not_form.json()["error"]) == {"message", "type", "param", "code"}
 
 
 def test_shapes() -> None:

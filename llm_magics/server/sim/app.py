@@ -12,13 +12,15 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from ..openai_shapes import OpenAIError, bad_request, dumps, error_response, unauthorized
-from . import batch_routes, chat
+from ..auth import BearerKeys
+from ..batch_api import build_router
+from ..chat_request import read_json
+from ..error_handlers import install_error_handlers
+from ..openai_shapes import bad_request, dumps, error_response
+from . import chat
 from .config import SimConfig
 from .connection import RAW_SEND_KEY
 from .state import SimState
@@ -56,18 +58,12 @@ class SimApp(FastAPI):
             await send(message)
 
         key = state.config.api_key
-        if key is not None and not _authorized(scope, key):
-            await error_response(unauthorized())(scope, receive, recording_send)
-            return
+        if key is not None:
+            refusal = BearerKeys([key]).check(scope)
+            if refusal is not None:
+                await error_response(refusal)(scope, receive, recording_send)
+                return
         await super().__call__(scope, receive, recording_send)
-
-
-def _authorized(scope: Scope, key: str) -> bool:
-    expected = f"Bearer {key}".encode()
-    for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            return value == expected
-    return False
 
 
 def _json(obj: Any, status_code: int = 200) -> Response:
@@ -94,23 +90,8 @@ def create_app(config: SimConfig | None = None) -> SimApp:
     app.sim = state
     app.state.sim = state
     app.include_router(chat.router)
-    app.include_router(batch_routes.router)
-
-    @app.exception_handler(OpenAIError)
-    async def _openai_error(_: Request, exc: OpenAIError) -> Response:
-        return error_response(exc)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation_error(_: Request, exc: RequestValidationError) -> Response:
-        return error_response(bad_request(f"Invalid request: {exc.errors()[:1]}"))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code == 404:
-            message = f"Invalid URL ({request.method} {request.url.path})"
-        else:
-            message = str(exc.detail)
-        return error_response(OpenAIError(exc.status_code, message))
+    app.include_router(build_router(lambda request: request.app.state.sim.batches))
+    install_error_handlers(app)
 
     @app.get("/_sim/health")
     async def _health() -> Response:
@@ -126,7 +107,7 @@ def create_app(config: SimConfig | None = None) -> SimApp:
 
     @app.post("/_sim/config")
     async def _set_config(request: Request) -> Response:
-        body = await chat.read_json(request)
+        body = await read_json(request)
         if not isinstance(body, dict):
             raise bad_request("Expected a JSON object of switches.")
         try:

@@ -10,23 +10,22 @@ budget, like a real 4xx.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import ValidationError
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from ..chat_request import read_json
+from ..chat_request import validate_chat as validate_body
 from ..openai_shapes import (
     SSE_DONE,
     ChatCompletionRequest,
     ChunkEncoder,
     OpenAIError,
-    bad_request,
     chat_completion,
     dumps,
     error_for_status,
@@ -86,54 +85,9 @@ async def retrieve_model(model_id: str, request: Request) -> Response:
     return Response(dumps(_model_object(model_id)), media_type="application/json")
 
 
-async def read_json(request: Request) -> Any:
-    """The request body as JSON, or OpenAI's 400 for an unparseable body."""
-    raw = await request.body()
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise bad_request(
-            "We could not parse the JSON body of your request. (HINT: This likely means you "
-            "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload.)"
-        ) from None
-
-
 def validate_chat(body: Any, config: SimConfig) -> ChatCompletionRequest:
     """Parse a chat body the way OpenAI rejects it: 400 with ``param``, 404 for the model."""
-    if not isinstance(body, Mapping):
-        raise bad_request("The request body must be a JSON object.")
-    try:
-        req = ChatCompletionRequest.model_validate(body)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        param = ".".join(str(p) for p in first.get("loc", ()))
-        if first.get("type") == "missing":
-            raise bad_request(f"Missing required parameter: '{param}'.", param=param,
-                              code="missing_required_parameter") from None
-        raise bad_request(f"Invalid value for '{param}': {first.get('msg')}.", param=param,
-                          code="invalid_value") from None
-    if not req.messages:
-        raise bad_request(
-            "Invalid 'messages': empty array. Expected an array with minimum length 1, "
-            "but got an empty array instead.",
-            param="messages",
-            code="empty_array",
-        )
-    for name in ("max_tokens", "max_completion_tokens"):
-        value = getattr(req, name)
-        if value is not None and value < 1:
-            raise bad_request(
-                f"Invalid '{name}': integer below minimum value. Expected a value >= 1, "
-                f"but got {value} instead.",
-                param=name,
-                code="integer_below_min_value",
-            )
-    n = req.n if req.n is not None else 1
-    if not 1 <= n <= 128:
-        raise bad_request(f"Invalid 'n': expected 1..128, got {n}.", param="n")
-    if req.model not in config.models:
-        raise model_not_found(req.model)
-    return req
+    return validate_body(body, config.models.__contains__)
 
 
 def plan_answers(

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
+from ..serving import AppServer, bind_socket, url_for, uvicorn_config
 from .app import create_app
 from .config import SimConfig
-from .serving import SimServer, bind_socket, url_for, uvicorn_config
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,7 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"llm-magics sim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
     port = sock.getsockname()[1]
-    server = SimServer(uvicorn_config(app, log_level=args.log_level, in_process=False), app.sim)
+    state = app.sim
+    server = AppServer(uvicorn_config(app, log_level=args.log_level, in_process=False),
+                       on_exit=lambda: setattr(state, "closing", True))
     if args.exit_with_parent:
         threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
     print(f"llm-magics sim listening on {url_for(args.host, port)}/v1", flush=True)

@@ -1,0 +1,108 @@
+"""What a worker process holds: its own settings and key, an engine on the shared limiter.
+
+A worker resolves settings from **its own** environment (``OPENAI_API_KEY`` /
+``LLM_MAGICS_API_KEY``, ``OPENAI_BASE_URL``, ``LLM_MAGICS_*``), never from the
+message, and sends its key only to the base URL it was started for: a message
+naming another URL is refused (start one worker per upstream). So the key is
+never in Redis, and nobody who can write to Redis can make a worker send its
+key elsewhere.
+
+Calls run on the core's background event loop (``runner.run_sync``): a worker
+process has no notebook loop, and every pool thread shares that one loop, its
+connection pool and the engine. The cache is on (unless a message says
+``cache: false``) and flushed after each task, so a task redelivered after its
+worker died finds the answer it already paid for.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from .. import errors
+from ..core.client import Endpoint, resolve_endpoint
+from ..core.engine import CallStats, Engine
+from ..core.runner import run_sync
+from ..core.settings import Settings, resolve
+from ..core.types import Priority
+from .config import QueueConfig
+from .limiter import RedisLimiterFactory
+from .messages import decode_request, encode_error, encode_response
+
+__all__ = ["WorkerRuntime", "get_runtime"]
+
+log = logging.getLogger("llm_magics.queue.worker")
+
+
+def _same_url(a: str, b: str) -> bool:
+    return a.rstrip("/") == b.rstrip("/")
+
+
+class WorkerRuntime:
+    """Runs task messages through one engine whose limiter is shared through Redis."""
+
+    def __init__(self, redis_url: str, settings: Settings | None = None,
+                 config: QueueConfig | None = None) -> None:
+        config = config or QueueConfig.from_env()
+        self.settings = settings or resolve()
+        self.engine = Engine(limiter_factory=RedisLimiterFactory(redis_url,
+                                                                 burst_s=config.burst_s))
+        self._endpoint: Endpoint | errors.LLMError | None = None
+        self._lock = threading.Lock()
+
+    def endpoint(self) -> Endpoint:
+        """The worker's upstream and key, resolved once (may start the embedded local model)."""
+        with self._lock:
+            if self._endpoint is None:
+                try:
+                    self._endpoint = resolve_endpoint(self.settings)
+                except errors.LLMError as err:
+                    self._endpoint = err
+        if isinstance(self._endpoint, errors.LLMError):
+            raise self._endpoint
+        return self._endpoint
+
+    def execute(self, message: dict[str, Any], *, priority: Priority = "bulk") -> dict[str, Any]:
+        """Outcome of one task message, as JSON; errors are values here too."""
+        stats = CallStats()
+        try:
+            request, use_cache = decode_request(message, priority)
+            own = self.endpoint()
+            if not _same_url(request.base_url, own.base_url):
+                raise errors.ConfigurationError(
+                    f"This worker sends calls to {own.base_url}, not {request.base_url}: start "
+                    f"a worker for it with OPENAI_BASE_URL={request.base_url} llm-magics worker."
+                )
+            endpoint = Endpoint(request.base_url, request.model, own.api_key, own.local)
+            response = run_sync(self.engine.complete(request, endpoint, self.settings,
+                                                     stats=stats, use_cache=use_cache))
+        except errors.LLMError as err:
+            return encode_error(err, stats)
+        except Exception as err:  # noqa: BLE001 - a bad task must come back as a value
+            detail = self._scrub(f"{type(err).__name__}: {err}")
+            log.error("llm-magics task failed unexpectedly: %s", detail)
+            return encode_error(errors.LLMError(f"The worker failed: {detail}"), stats)
+        finally:
+            cache = self.engine.cache_for(self.settings, None)
+            if cache is not None:
+                cache.flush()
+        return encode_response(response, stats)
+
+    def _scrub(self, text: str) -> str:
+        """Unexpected errors are shown and logged: make sure the key is not in them."""
+        key = self._endpoint.api_key if isinstance(self._endpoint, Endpoint) else None
+        return text.replace(key, "***") if key else text
+
+
+_runtimes: dict[str, WorkerRuntime] = {}
+_runtimes_lock = threading.Lock()
+
+
+def get_runtime(redis_url: str) -> WorkerRuntime:
+    """This process's runtime (built on the first task, so a forked pool child builds its own)."""
+    with _runtimes_lock:
+        runtime = _runtimes.get(redis_url)
+        if runtime is None:
+            runtime = _runtimes[redis_url] = WorkerRuntime(redis_url)
+        return runtime

@@ -1,0 +1,355 @@
+"""Submitting a fan-out to the queue and collecting it back, with ``core.fanout``'s contract.
+
+Same contract as ``fanout``: requests in, outcomes out in input order, an error
+(or ``None``) in the input passes through, identical requests are sent once,
+``on_result(i, outcome)`` fires as each position finishes, errors are values.
+
+What differs is where the calls run. The submitting process looks up the cache
+first (one pass, like ``fanout``) and sends only the misses, one task each,
+with the Redis priority of its ``interactive``/``high``/``bulk`` priority. It
+then reads finished results from the result backend (``MGET`` of the oldest
+pending ids every ``poll_interval_s``), stores them in its own cache, so a
+re-run pays nothing even if the workers' cache lives on another machine, and
+deletes them from Redis. Cancelling (kernel interrupt, Stop) revokes every
+task not finished yet: queued ones are dropped by the workers, running ones
+finish and are cached.
+
+Failing fast instead of hanging: Redis is pinged before anything is sent, a
+worker must answer a ping, and if no result arrives for ``stall_check_s`` the
+workers are pinged again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import redis
+from celery import Celery
+from celery import states as celery_states
+from kombu.exceptions import OperationalError
+
+from .. import errors
+from ..core.client import Endpoint
+from ..core.engine import CallStats, Engine
+from ..core.fanout import Outcome
+from ..core.runner import run_sync
+from ..core.settings import Settings
+from ..core.types import Priority, Request, Response
+from .app import get_app
+from .config import TASK_NAME, QueueConfig, level_for
+from .errors import BrokerUnavailableError, NoWorkerError
+from .health import check_broker, check_workers, mask_url, workers_alive
+from .limiter import store_limits
+from .messages import decode_result, encode_request, merge_stats
+
+__all__ = ["QueueRun", "arun_requests", "run_requests", "queue_fanout"]
+
+OnResult = Callable[[int, Outcome | None], None]
+
+
+class QueueRun:
+    """One submission: plan (dedupe + cache), ``enqueue()`` the misses, ``await collect()``.
+
+    ``arun_requests`` is the usual way in; the phases are separate so a caller
+    can queue several runs before collecting any (that is how the priority test
+    puts 10 high-priority rows behind 500 bulk ones).
+    """
+
+    def __init__(
+        self,
+        requests: Sequence[Request | errors.LLMError | None],
+        settings: Settings,
+        *,
+        priority: Priority | None = None,
+        use_cache: bool | None = None,
+        stats: CallStats | None = None,
+        on_result: OnResult | None = None,
+        config: QueueConfig | None = None,
+        app: Celery | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.should_stop = should_stop
+        self.config = config or QueueConfig.from_env()
+        self.app = app
+        self.priority = priority
+        self.use_cache = settings.cache if use_cache is None else use_cache
+        self.stats = stats if stats is not None else CallStats()
+        self.on_result = on_result
+        self.results: list[Outcome | None] = [None] * len(requests)
+        self.pending: dict[str, str] = {}  # task id -> cache key, oldest first
+        self._groups: dict[str, list[int]] = {}
+        self._requests: dict[str, Request] = {}
+        self._cache = Engine.cache_for(settings, self.use_cache)
+        self._lock = threading.Lock()
+        self._cancelled = False
+        self._plan(requests)
+
+    # -- planning: pass-through, dedupe, cache ---------------------------------------------
+    def _deliver(self, i: int, outcome: Outcome | None) -> None:
+        self.results[i] = outcome
+        if self.on_result is not None:
+            self.on_result(i, outcome)
+
+    def _plan(self, requests: Sequence[Request | errors.LLMError | None]) -> None:
+        for i, req in enumerate(requests):
+            if not isinstance(req, Request):
+                if isinstance(req, errors.LLMError):
+                    self.stats.failed += 1
+                self._deliver(i, req)
+                continue
+            key = req.cache_key()
+            if key not in self._groups:
+                self._groups[key] = []
+                self._requests[key] = req
+            self._groups[key].append(i)
+        if self._cache is not None and self._requests:
+            for key, hit in self._cache.get_many(list(self._requests)).items():
+                self._finish(key, hit, store=False)
+
+    @property
+    def to_send(self) -> int:
+        """Distinct requests the cache could not answer."""
+        return len(self._requests)
+
+    def _finish(self, key: str, outcome: Outcome, *, store: bool = True) -> None:
+        """Deliver one distinct request's outcome to every position sharing it.
+
+        Answers from the workers are stored here too (even ones their cache gave):
+        the workers' cache may be on another machine, and a re-run looks here.
+        """
+        self._requests.pop(key, None)
+        if isinstance(outcome, Response):
+            self.stats.add_response(outcome)
+            if store and self._cache is not None:
+                self._cache.put(key, outcome)
+        elif not isinstance(outcome, errors.CancelledError):
+            self.stats.failed += 1
+        for i in self._groups[key]:
+            self._deliver(i, outcome)
+
+    # -- sending ----------------------------------------------------------------------------
+    def _get_app(self) -> Celery:
+        if self.app is None:
+            self.app = get_app(self.settings.redis_url, self.config)
+        return self.app
+
+    def enqueue(self) -> int:
+        """Check Redis and the workers, then send one task per cache miss; returns how many."""
+        if not self._requests:
+            return 0
+        url = self.settings.redis_url
+        check_broker(url, self.config.connect_timeout_s)
+        app = self._get_app()
+        check_workers(app, self.config.ping_timeout_s)
+        self._store_limits()
+        sent = 0
+        try:
+            with app.producer_or_acquire() as producer:
+                for key, req in list(self._requests.items()):
+                    if self._cancelled:
+                        break
+                    result = app.send_task(
+                        TASK_NAME,
+                        args=[encode_request(req, use_cache=self.use_cache)],
+                        priority=level_for(self.priority or req.priority),
+                        producer=producer,
+                    )
+                    with self._lock:
+                        self.pending[result.id] = key
+                    sent += 1
+        except (redis.RedisError, OSError, OperationalError) as err:
+            self.revoke()
+            raise BrokerUnavailableError(
+                f"Lost Redis at {mask_url(url)} while queueing ({type(err).__name__}); "
+                f"{sent} of {self.to_send} calls were queued and are now revoked. Check "
+                "redis-server and run again."
+            ) from None
+        if self._cancelled:
+            self.revoke()
+        return sent
+
+    def _store_limits(self) -> None:
+        """Limits stated here (``rpm=``/``tpm=``) become the shared bucket's limits."""
+        if not (self.settings.rpm or self.settings.tpm):
+            return
+        for endpoint in {(r.base_url, r.model) for r in self._requests.values()}:
+            store_limits(self.settings.redis_url, *endpoint, rpm=self.settings.rpm,
+                         tpm=self.settings.tpm, burst_s=self.config.burst_s)
+
+    def stop(self) -> None:
+        """Graceful stop: revoke what is pending; those rows come back as ``CancelledError``.
+
+        Tasks a worker already runs finish there and land in its cache, so a
+        re-run gets them free.
+        """
+        self.revoke()
+        with self._lock:
+            keys = list(self.pending.values())
+            self.pending.clear()
+        for key in keys:
+            self._finish(key, errors.CancelledError("Stopped before a worker ran this row."))
+
+    def revoke(self) -> int:
+        """Revoke every task not collected yet; returns how many."""
+        self._cancelled = True
+        with self._lock:
+            ids = list(self.pending)
+        if ids and self.app is not None:
+            try:
+                self.app.control.revoke(ids)
+            except Exception:  # noqa: BLE001 - best effort on the way out (Redis may be gone)
+                return 0
+        return len(ids)
+
+    # -- collecting -------------------------------------------------------------------------
+    def _poll(self, ids: list[str]) -> list[tuple[str, dict[str, Any]]]:
+        """One pass over the backend: finished results among ``ids``, deleted once read."""
+        backend = self._get_app().backend
+        try:
+            done = list(backend.get_many(ids, interval=0, max_iterations=1))
+            if done:
+                with backend.client.pipeline(transaction=False) as pipe:
+                    for task_id, _ in done:
+                        pipe.delete(backend.get_key_for_task(task_id))
+                    pipe.execute()
+        except (redis.RedisError, OSError) as err:
+            raise BrokerUnavailableError(
+                f"Lost Redis at {mask_url(self.settings.redis_url)} while waiting for results "
+                f"({type(err).__name__}). Check redis-server and run again: finished rows "
+                "come from the cache."
+            ) from None
+        return done
+
+    def _outcome(self, meta: dict[str, Any]) -> Outcome:
+        status = meta.get("status")
+        if status == celery_states.SUCCESS:
+            outcome, worker_stats = decode_result(meta.get("result"))
+            merge_stats(self.stats, worker_stats)
+            return outcome
+        if status == celery_states.REVOKED:
+            return errors.CancelledError("The call was revoked before a worker ran it.")
+        return errors.LLMError(f"The worker failed to run the call ({status}): "
+                               f"{meta.get('result')!s:.200}")
+
+    async def collect(self) -> list[Outcome | None]:
+        """Wait for every queued task; outcomes land in ``results`` (and ``on_result``)."""
+        last_progress = time.monotonic()
+        while self.pending:
+            if self.should_stop is not None and self.should_stop():
+                await asyncio.to_thread(self.stop)
+                break
+            with self._lock:
+                window = list(self.pending)[: self.config.poll_window]
+            done = await asyncio.to_thread(self._poll, window)
+            for task_id, meta in done:
+                with self._lock:
+                    key = self.pending.pop(task_id, None)
+                if key is not None:
+                    self._finish(key, self._outcome(meta))
+            now = time.monotonic()
+            if done:
+                last_progress = now
+            elif now - last_progress > self.config.stall_check_s:
+                await self._check_still_served()
+                last_progress = time.monotonic()
+            if self.pending:
+                await asyncio.sleep(self.config.poll_interval_s)
+        self.flush()
+        return self.results
+
+    def flush(self) -> None:
+        """Commit the answers collected so far to this process's cache."""
+        if self._cache is not None:
+            self._cache.flush()
+
+    async def _check_still_served(self) -> None:
+        alive = await asyncio.to_thread(workers_alive, self._get_app(),
+                                        self.config.ping_timeout_s)
+        if alive:
+            return
+        left = len(self.pending)
+        await asyncio.to_thread(self.revoke)
+        raise NoWorkerError(
+            f"No llm-magics worker has answered for {self.config.stall_check_s:g}s and "
+            f"{left} calls were still queued (now revoked): start one with: llm-magics "
+            "worker, then run again (finished rows come from the cache)."
+        )
+
+
+async def arun_requests(
+    requests: Sequence[Request | errors.LLMError | None],
+    endpoint: Endpoint | None,
+    settings: Settings,
+    *,
+    priority: Priority | None = None,
+    use_cache: bool | None = None,
+    stats: CallStats | None = None,
+    on_result: OnResult | None = None,
+    config: QueueConfig | None = None,
+    app: Celery | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[Outcome | None]:
+    """Run ``requests`` on the queue's workers; ``fanout``'s contract (see module docstring).
+
+    ``endpoint`` is accepted for symmetry with ``fanout`` and not used: requests
+    carry their base URL and model, and the key stays with the workers.
+    ``priority`` overrides each request's own. ``should_stop()`` is checked on every
+    poll; once true, pending rows are revoked and come back as ``CancelledError``.
+    """
+    run = QueueRun(requests, settings, priority=priority, use_cache=use_cache, stats=stats,
+                   on_result=on_result, config=config, app=app, should_stop=should_stop)
+    if not run.to_send:
+        return run.results
+    try:
+        await asyncio.to_thread(run.enqueue)
+        return await run.collect()
+    except BaseException:
+        run.revoke()  # cancelled or failed: nothing not yet started should still run
+        raise
+    finally:
+        run.flush()
+
+
+def run_requests(
+    requests: Sequence[Request | errors.LLMError | None],
+    endpoint: Endpoint | None,
+    settings: Settings,
+    *,
+    priority: Priority | None = None,
+    use_cache: bool | None = None,
+    stats: CallStats | None = None,
+    on_result: OnResult | None = None,
+    config: QueueConfig | None = None,
+    app: Celery | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[Outcome | None]:
+    """Blocking ``arun_requests`` (on the core's background loop; works in a notebook cell)."""
+    return run_sync(arun_requests(requests, endpoint, settings, priority=priority,
+                                  use_cache=use_cache, stats=stats, on_result=on_result,
+                                  config=config, app=app, should_stop=should_stop))
+
+
+async def queue_fanout(
+    engine: Any,
+    requests: Sequence[Request | errors.LLMError | None],
+    endpoint: Endpoint,
+    settings: Settings,
+    *,
+    concurrency: int | None = None,
+    use_cache: bool | None = None,
+    stats: CallStats | None = None,
+    on_result: OnResult | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[Outcome | None]:
+    """A drop-in for ``core.fanout.fanout`` (same signature) that runs on the queue.
+
+    ``engine`` and ``concurrency`` are ignored: the workers' engines and pool
+    sizes set how much runs at once, and the shared limiter how fast.
+    """
+    return await arun_requests(requests, endpoint, settings, use_cache=use_cache, stats=stats,
+                               on_result=on_result, should_stop=should_stop)

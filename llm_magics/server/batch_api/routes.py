@@ -1,0 +1,144 @@
+"""HTTP face of the Batch API, ``/v1/files`` and ``/v1/batches``, over any :class:`BatchBackend`.
+
+Request validation mirrors OpenAI's (400 for a wrong endpoint, window or file
+purpose, or an oversize file; 404 for unknown ids) so client code sees the
+errors it will meet in production, and lists page with ``after``/``limit``
+like the real cursors. Uploads are parsed by FastAPI's ``UploadFile``/``Form``
+(python-multipart), which spools large files to disk instead of memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from starlette.responses import Response
+
+from ..chat_request import read_json
+from ..openai_shapes import OpenAIError, bad_request, dumps
+from ..upload_limit import TOO_LARGE_KEY, file_too_large
+from .backend import BatchBackend
+from .records import FILE_PURPOSES, SUPPORTED_ENDPOINTS, WINDOW_S
+
+__all__ = ["build_router", "page"]
+
+
+def page(items: list[dict[str, Any]], request: Request, default_limit: int) -> dict[str, Any]:
+    """OpenAI cursor pagination: newest first, ``after`` an id, ``limit`` a count."""
+    params = request.query_params
+    try:
+        limit = int(params.get("limit", default_limit))
+    except ValueError:
+        raise bad_request("Invalid 'limit': expected an integer.", param="limit") from None
+    if params.get("order") == "asc":
+        items = list(reversed(items))
+    after = params.get("after")
+    if after:
+        ids = [item["id"] for item in items]
+        items = items[ids.index(after) + 1:] if after in ids else []
+    chosen = items[:limit]
+    return {
+        "object": "list",
+        "data": chosen,
+        "first_id": chosen[0]["id"] if chosen else None,
+        "last_id": chosen[-1]["id"] if chosen else None,
+        "has_more": len(items) > len(chosen),
+    }
+
+
+def _json(obj: Any, status_code: int = 200) -> Response:
+    return Response(dumps(obj), status_code=status_code, media_type="application/json")
+
+
+def _required(body: dict[str, Any], name: str) -> Any:
+    if not body.get(name):
+        raise bad_request(f"Missing required parameter: '{name}'.", param=name,
+                          code="missing_required_parameter")
+    return body[name]
+
+
+def build_router(backend_of: Callable[[Request], BatchBackend]) -> APIRouter:
+    """The Files and Batches routes, each asking ``backend_of(request)`` for its storage."""
+    router = APIRouter()
+
+    @router.post("/v1/files")
+    async def upload_file(
+        request: Request,
+        file: Annotated[UploadFile, File()],
+        purpose: Annotated[str, Form()],
+    ) -> Response:
+        backend = backend_of(request)
+        limit = backend.max_file_bytes
+        if request.scope.get(TOO_LARGE_KEY) or (
+            limit is not None and file.size is not None and file.size > limit
+        ):
+            raise file_too_large(limit or request.scope[TOO_LARGE_KEY])
+        if purpose not in FILE_PURPOSES:
+            raise bad_request(f"Invalid value for 'purpose': {purpose!r}.", param="purpose")
+        await file.seek(0)
+        stored = await backend.add_file(file.filename or "upload.jsonl", purpose, file.file)
+        return _json(stored.to_obj())
+
+    @router.get("/v1/files")
+    async def list_files(request: Request) -> Response:
+        purpose = request.query_params.get("purpose")
+        items = [f.to_obj() for f in backend_of(request).files() if purpose in (None, f.purpose)]
+        return _json(page(items, request, default_limit=10_000))
+
+    @router.get("/v1/files/{file_id}")
+    async def retrieve_file(file_id: str, request: Request) -> Response:
+        return _json(backend_of(request).get_file(file_id).to_obj())
+
+    @router.get("/v1/files/{file_id}/content")
+    async def file_content(file_id: str, request: Request) -> Response:
+        return await backend_of(request).file_content(file_id)
+
+    @router.delete("/v1/files/{file_id}")
+    async def delete_file(file_id: str, request: Request) -> Response:
+        backend_of(request).delete_file(file_id)
+        return _json({"id": file_id, "object": "file", "deleted": True})
+
+    @router.post("/v1/batches")
+    async def create_batch(request: Request) -> Response:
+        backend = backend_of(request)
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise bad_request("The request body must be a JSON object.")
+        input_file_id = _required(body, "input_file_id")
+        endpoint = _required(body, "endpoint")
+        window = _required(body, "completion_window")
+        if endpoint not in SUPPORTED_ENDPOINTS:
+            raise bad_request(
+                f"Invalid value for 'endpoint': {endpoint!r}. This server supports "
+                f"{', '.join(SUPPORTED_ENDPOINTS)}.", param="endpoint", code="invalid_value")
+        if window not in WINDOW_S:
+            raise bad_request("Invalid value for 'completion_window': only '24h' is supported.",
+                              param="completion_window", code="invalid_value")
+        try:
+            input_file = backend.get_file(str(input_file_id))
+        except OpenAIError:
+            raise bad_request(f"Invalid 'input_file_id': no file {input_file_id!r}.",
+                              param="input_file_id", code="invalid_value") from None
+        if input_file.purpose != "batch":
+            raise bad_request("The input file must be uploaded with purpose 'batch'.",
+                              param="input_file_id", code="invalid_value")
+        metadata = body.get("metadata")
+        batch = backend.create_batch(input_file, endpoint, window,
+                                     metadata if isinstance(metadata, dict) else None)
+        return _json(batch.to_obj())
+
+    @router.get("/v1/batches")
+    async def list_batches(request: Request) -> Response:
+        items = [b.to_obj() for b in backend_of(request).batches()]
+        return _json(page(items, request, default_limit=20))
+
+    @router.get("/v1/batches/{batch_id}")
+    async def retrieve_batch(batch_id: str, request: Request) -> Response:
+        return _json(backend_of(request).get_batch(batch_id).to_obj())
+
+    @router.post("/v1/batches/{batch_id}/cancel")
+    async def cancel_batch(batch_id: str, request: Request) -> Response:
+        return _json(backend_of(request).cancel_batch(batch_id).to_obj())
+
+    return router

@@ -1,0 +1,83 @@
+"""Reading a ``/v1/chat/completions`` body and rejecting it the way OpenAI does.
+
+The simulator and the gateway answer a bad body identically (400 with
+``param`` and ``code``, 404 ``model_not_found``) because they share this
+module; a client tested against one sees the errors it will meet at the other
+and in production.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+
+from .openai_shapes import ChatCompletionRequest, bad_request, model_not_found
+
+__all__ = ["INVALID_JSON_MESSAGE", "parse_json", "read_json", "validate_chat"]
+
+INVALID_JSON_MESSAGE = (
+    "We could not parse the JSON body of your request. (HINT: This likely means you "
+    "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload.)"
+)
+
+
+def parse_json(raw: bytes) -> Any:
+    """``raw`` as JSON, or OpenAI's 400 for a body that is not JSON."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise bad_request(INVALID_JSON_MESSAGE) from None
+
+
+async def read_json(request: Request) -> Any:
+    """The request body as JSON, or OpenAI's 400 for an unparseable body."""
+    return parse_json(await request.body())
+
+
+def validate_chat(
+    body: Any, known_model: Callable[[str], bool] | None = None
+) -> ChatCompletionRequest:
+    """Parse a chat body: 400 with ``param`` for a bad field, 404 for an unknown model.
+
+    ``known_model`` is asked last, as OpenAI checks the model after the body;
+    ``None`` accepts any model (the upstream decides).
+    """
+    if not isinstance(body, Mapping):
+        raise bad_request("The request body must be a JSON object.")
+    try:
+        req = ChatCompletionRequest.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(p) for p in first.get("loc", ()))
+        if first.get("type") == "missing":
+            raise bad_request(f"Missing required parameter: '{param}'.", param=param,
+                              code="missing_required_parameter") from None
+        raise bad_request(f"Invalid value for '{param}': {first.get('msg')}.", param=param,
+                          code="invalid_value") from None
+    if not req.messages:
+        raise bad_request(
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, "
+            "but got an empty array instead.",
+            param="messages",
+            code="empty_array",
+        )
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = getattr(req, name)
+        if value is not None and value < 1:
+            raise bad_request(
+                f"Invalid '{name}': integer below minimum value. Expected a value >= 1, "
+                f"but got {value} instead.",
+                param=name,
+                code="integer_below_min_value",
+            )
+    n = req.n if req.n is not None else 1
+    if not 1 <= n <= 128:
+        raise bad_request(f"Invalid 'n': expected 1..128, got {n}.", param="n")
+    if known_model is not None and not known_model(req.model):
+        raise model_not_found(req.model)
+    return req
+

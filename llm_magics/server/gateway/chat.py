@@ -1,0 +1,99 @@
+"""``/v1/models`` (proxied) and ``/v1/chat/completions`` (JSON and SSE) through the policy stack.
+
+Checks run in OpenAI's order, all before any upstream budget is spent: JSON
+body (400), fields (400), model (404), then the engine: cache, breaker,
+RPM/TPM limiter in priority order (``X-LLM-Priority``), retries, upstream.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from ... import errors
+from ..chat_request import read_json, validate_chat
+from ..openai_shapes import dumps, model_not_found
+from .disconnect import ClientGone, unless_disconnected
+from .relay import (
+    check_streamable,
+    completion_body,
+    priority_of,
+    to_core_request,
+    to_openai_error,
+)
+from .sse import EventStream, sse_frames
+from .state import GatewayState, gateway_state
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+CLIENT_GONE = 499
+"""nginx's "client closed request": nothing is sent, but metrics see why the request ended."""
+
+
+def _json(obj: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(dumps(obj), media_type="application/json", headers=headers)
+
+
+async def _listing(gw: GatewayState) -> dict[str, Any]:
+    try:
+        return await gw.catalog.listing()
+    except errors.LLMError as err:
+        raise to_openai_error(err, gw.upstream) from None
+
+
+@router.get("/v1/models")
+async def list_models(request: Request) -> Response:
+    return _json(await _listing(gateway_state(request)))
+
+
+@router.get("/v1/models/{model_id:path}")
+async def retrieve_model(model_id: str, request: Request) -> Response:
+    gw = gateway_state(request)
+    for model in (await _listing(gw)).get("data") or []:
+        if isinstance(model, dict) and model.get("id") == model_id:
+            return _json(model)
+    raise model_not_found(model_id)
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(request: Request) -> Response:
+    gw = gateway_state(request)
+    body = await read_json(request)
+    req = validate_chat(body)
+    if req.stream:
+        check_streamable(body)
+    model = await gw.catalog.resolve(req.model)
+    priority = priority_of(request.headers, gw.config.default_priority)
+    core_request = to_core_request(body, model, gw.upstream, priority)
+    endpoint = gw.upstream.endpoint(model)
+
+    if not req.stream:
+        work = gw.engine.complete(core_request, endpoint, gw.settings, use_cache=gw.use_cache)
+        try:
+            response = await unless_disconnected(request.receive, work)
+        except ClientGone:
+            return Response(status_code=CLIENT_GONE)
+        except errors.LLMError as err:
+            raise to_openai_error(err, gw.upstream) from None
+        return _json(completion_body(response),
+                     headers={"x-llm-cache": "hit" if response.cached else "miss"})
+
+    stream = gw.engine.stream(core_request, endpoint, gw.settings, use_cache=gw.use_cache)
+    try:
+        first = await unless_disconnected(request.receive, stream.__anext__())
+    except BaseException as exc:
+        await stream.aclose()
+        if isinstance(exc, ClientGone):
+            return Response(status_code=CLIENT_GONE)
+        if isinstance(exc, errors.LLMError):
+            raise to_openai_error(exc, gw.upstream) from None
+        raise
+    frames = sse_frames(
+        first, stream, model=model, include_usage=req.include_usage,
+        on_error=lambda err: to_openai_error(err, gw.upstream).body,
+    )
+    return EventStream(frames, on_close=stream.aclose)

@@ -1,0 +1,145 @@
+"""``llm-magics serve``: an OpenAI-compatible gateway with shared limits and a Batch API.
+
+    llm-magics serve --upstream local --port 8787
+    llm-magics serve --upstream https://api.openai.com/v1 --rpm 500 --client-keys k1,k2
+
+The process prints ``llm-magics serve listening on http://HOST:PORT/v1`` once
+it accepts connections (``--port 0`` picks a free port), and a warning line
+when no client keys are configured. The upstream key is read from the
+environment and never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from ...core.settings import resolve
+from ...errors import LLMError
+from ..serving import AppServer, bind_socket, url_for, uvicorn_config
+from .app import create_app
+from .config import CLIENT_KEYS_ENV, GatewayConfig, default_state_dir
+from .upstream import LOCAL, resolve_upstream, upstream_key
+
+__all__ = ["build_parser", "config_from_args", "main"]
+
+BANNER = "llm-magics serve listening on {url}/v1"
+
+
+def _positive_int(text: str) -> int | None:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value or None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llm-magics serve",
+        description="OpenAI-compatible gateway: one cache, one RPM/TPM limiter and one breaker "
+        "for every client, SSE streaming, and /v1/files + /v1/batches over any upstream.",
+    )
+    add = parser.add_argument
+    add("--upstream", default=None,
+        help="upstream base URL (e.g. http://127.0.0.1:8000/v1) or 'local' for the embedded "
+             "model (default: OPENAI_BASE_URL if set, else local)")
+    add("--upstream-key-env", default=None, metavar="NAME",
+        help="environment variable holding the upstream key (default: OPENAI_API_KEY)")
+    add("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    add("--port", type=int, default=8787, help="port; 0 picks a free one (default 8787)")
+    add("--client-keys", default=None, metavar="K1,K2",
+        help=f"keys clients must send as 'Authorization: Bearer' (default: ${CLIENT_KEYS_ENV}; "
+             "none = open)")
+    add("--rpm", type=_positive_int, default=None, help="requests per minute, shared by all")
+    add("--tpm", type=_positive_int, default=None, help="tokens per minute, shared by all")
+    add("--concurrency", type=int, default=32, help="most upstream calls in flight (default 32)")
+    add("--no-cache", action="store_true", help="do not reuse answers for identical requests")
+    add("--cache-path", type=Path, default=None,
+        help="response cache file (default: STATE_DIR/cache.sqlite)")
+    add("--state-dir", type=Path, default=None,
+        help=f"where batches, files and the cache live (default: {default_state_dir()})")
+    add("--max-file-mb", type=float, default=200.0,
+        help="largest /v1/files upload in MB (default 200, OpenAI's batch limit)")
+    add("--default-priority", default="high", choices=["interactive", "high", "bulk"],
+        help="priority of requests without an X-LLM-Priority header (batches are bulk)")
+    add("--batch-window-s", type=float, default=None,
+        help="shorten the 24h completion window to this many seconds (testing expiry)")
+    add("--log-level", default="warning",
+        choices=["critical", "error", "warning", "info", "debug"])
+    add("--exit-with-parent", action="store_true",
+        help="exit when stdin closes (used by GatewayProcess)")
+    return parser
+
+
+def _client_keys(flag: str | None) -> tuple[str, ...]:
+    raw = flag if flag is not None else os.environ.get(CLIENT_KEYS_ENV, "")
+    return tuple(k.strip() for k in raw.split(",") if k.strip())
+
+
+def config_from_args(args: argparse.Namespace) -> GatewayConfig:
+    """Options to config; the upstream key is read from the environment here."""
+    upstream = args.upstream or resolve().base_url or LOCAL
+    return GatewayConfig(
+        upstream=upstream,
+        upstream_key=None if upstream == LOCAL else upstream_key(args.upstream_key_env),
+        client_keys=_client_keys(args.client_keys),
+        rpm=args.rpm,
+        tpm=args.tpm,
+        concurrency=args.concurrency,
+        cache=not args.no_cache,
+        state_dir=args.state_dir or default_state_dir(),
+        cache_path=args.cache_path,
+        max_file_mb=args.max_file_mb,
+        default_priority=args.default_priority,
+        batch_window_s=args.batch_window_s,
+    )
+
+
+def _exit_when_stdin_closes() -> None:
+    """Parent gone (pipe closed) -> shut down like on Ctrl-C, so no orphan keeps the port."""
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    except (OSError, ValueError):
+        pass
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the gateway until SIGINT/SIGTERM; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+        upstream = resolve_upstream(config.upstream, config.upstream_key)
+        app = create_app(config, upstream)
+    except (LLMError, ValueError) as exc:
+        print(f"llm-magics serve: {exc}", file=sys.stderr)
+        return 2
+    try:
+        sock = bind_socket(args.host, args.port)
+    except OSError as exc:
+        print(f"llm-magics serve: cannot listen on {args.host}:{args.port}: {exc}",
+              file=sys.stderr)
+        return 1
+    url = url_for(args.host, sock.getsockname()[1])
+    server = AppServer(uvicorn_config(app, log_level=args.log_level, in_process=False))
+    if args.exit_with_parent:
+        threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
+    if not config.client_keys:
+        print(f"llm-magics serve: WARNING: no client keys (--client-keys or ${CLIENT_KEYS_ENV})"
+              f"; anyone who can reach {url} can use the upstream.", file=sys.stderr, flush=True)
+    where = "the embedded local model" if upstream.local else upstream.base_url
+    print(f"llm-magics serve: upstream {where}; state in {config.state_dir}", file=sys.stderr,
+          flush=True)
+    print(BANNER.format(url=url), flush=True)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after a clean shutdown
+        return 130
+    return 0

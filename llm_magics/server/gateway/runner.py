@@ -1,0 +1,99 @@
+"""Run the gateway from Python: in a background thread, or as a separate process.
+
+:class:`Gateway` is the light choice for tests (same process, starts in
+milliseconds, live access to its state). :class:`GatewayProcess` runs
+``python -m llm_magics.server.gateway`` with its own GIL, as in production,
+and can be killed with SIGKILL to test that batches survive a crash.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..process import ServerProcess
+from ..threaded import ThreadedServer
+from .app import GatewayApp, create_app
+from .config import GatewayConfig
+from .state import GatewayState
+from .upstream import Upstream, resolve_upstream
+
+__all__ = ["LISTENING", "Gateway", "GatewayProcess"]
+
+LISTENING = re.compile(r"llm-magics serve listening on (http://\S+)/v1")
+
+
+class Gateway:
+    """The gateway on ``127.0.0.1:<free port>`` in a daemon thread.
+
+    >>> with Gateway(GatewayConfig(upstream=sim.base_url, state_dir=tmp)) as gw:  # doctest: +SKIP
+    ...     client = OpenAI(base_url=gw.base_url, api_key="any")
+    """
+
+    def __init__(self, config: GatewayConfig, upstream: Upstream | None = None, *,
+                 host: str = "127.0.0.1", port: int = 0) -> None:
+        self.config = config
+        self.upstream = upstream or resolve_upstream(config.upstream, config.upstream_key)
+        self.app: GatewayApp = create_app(config, self.upstream)
+        self._server = ThreadedServer(self.app, host=host, port=port, name="llm-magics-gateway")
+
+    def start(self, timeout: float = 10.0) -> Gateway:
+        self._server.start(timeout)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.stop(timeout)
+        self.app.gateway.store.close()
+
+    def __enter__(self) -> Gateway:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1"
+
+    @property
+    def state(self) -> GatewayState:
+        return self.app.gateway
+
+    def on_loop(self, fn: Any) -> Any:
+        """Run ``fn()`` on the gateway's event loop (consistent reads of live state)."""
+        return self._server.on_loop(fn)
+
+
+class GatewayProcess(ServerProcess):
+    """``llm-magics serve`` as a child process; ``args`` are its command-line flags.
+
+    >>> with GatewayProcess(["--upstream", sim.base_url, "--state-dir", d]) as gw:  # doctest: +SKIP
+    ...     gw.kill()          # SIGKILL, then gw.start() resumes from the same state dir
+    """
+
+    def __init__(self, args: Sequence[str], *, env: Mapping[str, str] | None = None,
+                 startup_timeout: float = 60.0) -> None:
+        super().__init__(
+            "llm_magics.server.gateway",
+            ["--port", "0", "--exit-with-parent", *args],
+            listening=LISTENING,
+            env=env,
+            startup_timeout=startup_timeout,
+            name="gateway",
+        )
+
+    def start(self) -> GatewayProcess:
+        super().start()
+        if "--port" in self.args[2:]:  # an explicit port wins; keep it for restarts
+            return self
+        # Restart on the same port so clients keep their base_url across a crash.
+        self.args = ["--port", str(self.port), *self.args[2:]]
+        return self
+
+    def __enter__(self) -> GatewayProcess:
+        return self.start()

@@ -1,0 +1,110 @@
+"""Run an ASGI app on ``127.0.0.1:<free port>`` in a daemon thread (tests, notebooks).
+
+Same process means live access to the app's state and a start in
+milliseconds; the cost is sharing the GIL with the caller, so benchmarks and
+heavy load use :mod:`.process` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .serving import AppServer, bind_socket, url_for, uvicorn_config
+
+__all__ = ["ThreadedServer"]
+
+T = TypeVar("T")
+
+
+class ThreadedServer:
+    """One app served by uvicorn in a background thread; ``stop()`` is graceful.
+
+    >>> server = ThreadedServer(app).start()          # doctest: +SKIP
+    >>> server.url                                     # doctest: +SKIP
+    'http://127.0.0.1:40321'
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        on_exit: Callable[[], None] | None = None,
+        name: str = "llm-magics-server",
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.on_exit = on_exit
+        self.name = name
+        self._server: AppServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, timeout: float = 10.0) -> ThreadedServer:
+        if self._thread is not None:
+            return self
+        sock = bind_socket(self.host, self.port)
+        self.port = sock.getsockname()[1]
+        server = AppServer(uvicorn_config(self.app, in_process=True), self.on_exit)
+        thread = threading.Thread(
+            target=server.run,
+            kwargs={"sockets": [sock]},
+            name=f"{self.name}-{self.port}",
+            daemon=True,
+        )
+        self._server, self._thread = server, thread
+        thread.start()
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the {self.name} thread failed to start; see the log above")
+            time.sleep(0.005)
+        atexit.register(self.stop)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Shut down gracefully; held requests are released, then tasks are cancelled."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        server.request_exit()
+        thread.join(timeout)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(timeout)
+        self._server = self._thread = None
+        atexit.unregister(self.stop)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def url(self) -> str:
+        return url_for(self.host, self.port)
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        return self._server.loop if self._server is not None else None
+
+    def on_loop(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the server's event loop, where the app's state is mutated.
+
+        Reading counters from another thread while requests update them could
+        hit a dict mid-resize; hopping onto the loop makes every read consistent.
+        """
+        loop = self.loop
+        if loop is None or loop.is_closed() or not self.running:
+            return fn()
+
+        async def call() -> T:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(call(), loop).result(timeout=10)

@@ -1,0 +1,89 @@
+"""SIGKILL the gateway process mid-batch, start it again: the batch completes, no line lost or
+run twice. The upstream simulator's request count is the witness.
+
+The response cache is off (``--no-cache``) so only the per-line results table
+can keep a finished line from running again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from gateway_helpers import jsonl, line, start_batch, user, wait
+from openai import OpenAI
+
+from llm_magics.server.gateway import GatewayProcess
+from llm_magics.server.sim import SimConfig, Simulator, expected_answer
+
+LINES = 24
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.005)
+
+
+def _requests(sim: Simulator) -> int:
+    return sim.stats["chat_requests"]
+
+
+def test_kill_between_lines_then_restart_runs_each_line_once(sim: Simulator,
+                                                             tmp_path: Path) -> None:
+    # 240 rpm paces the lines 0.25 s apart, and the simulator answers in about a millisecond,
+    # so right after a request arrives there is a quiet gap to kill in.
+    args = ["--upstream", sim.base_url, "--state-dir", str(tmp_path), "--no-cache",
+            "--rpm", "240", "--concurrency", "1"]
+    bodies = {f"line-{i}": user(f"restart line {i}") for i in range(LINES)}
+    with GatewayProcess(args) as gateway:
+        client = OpenAI(base_url=gateway.base_url, api_key="k", max_retries=2, timeout=10)
+        batch_id = start_batch(client, [line(cid, body) for cid, body in bodies.items()])
+        _wait_for(lambda: _requests(sim) >= 8)
+        before = _requests(sim)
+        _wait_for(lambda: _requests(sim) > before)  # a line was just answered ...
+        time.sleep(0.08)  # ... and committed; the next is 0.17 s away
+        gateway.kill()
+        at_kill = _requests(sim)
+        time.sleep(0.5)
+        assert _requests(sim) == at_kill  # nothing runs while the gateway is down
+
+        gateway.start()  # same state dir, same port
+        batch, _ = wait(client, batch_id, timeout=60)
+        outputs = jsonl(client, batch.output_file_id)
+        client.close()
+    assert batch.status == "completed"
+    assert batch.request_counts.total == LINES
+    assert (batch.request_counts.completed, batch.request_counts.failed) == (LINES, 0)
+    assert 8 <= at_kill < LINES
+    assert _requests(sim) == LINES  # no line run twice, none lost
+    assert Counter(r["custom_id"] for r in outputs) == Counter(list(bodies))
+    for row in outputs:
+        text = row["response"]["body"]["choices"][0]["message"]["content"]
+        assert text == expected_answer(bodies[row["custom_id"]], SimConfig())
+
+
+def test_line_in_flight_at_the_kill_is_sent_again_but_recorded_once(sim: Simulator,
+                                                                    tmp_path: Path) -> None:
+    """Without an idempotency key upstream, an answer lost with the process must be asked
+    again (at-least-once for in-flight lines); the output still holds each line once."""
+    sim.configure(latency_s=0.4)
+    args = ["--upstream", sim.base_url, "--state-dir", str(tmp_path), "--no-cache",
+            "--concurrency", "2"]
+    bodies = {f"line-{i}": user(f"in flight {i}") for i in range(8)}
+    with GatewayProcess(args) as gateway:
+        client = OpenAI(base_url=gateway.base_url, api_key="k", max_retries=2, timeout=10)
+        batch_id = start_batch(client, [line(cid, body) for cid, body in bodies.items()])
+        _wait_for(lambda: sim.stats["in_flight"] == 2 and _requests(sim) >= 3)
+        gateway.kill()
+        lost = 2  # both calls in flight lose their answers with the process
+        gateway.start()
+        batch, _ = wait(client, batch_id, timeout=60)
+        outputs = jsonl(client, batch.output_file_id)
+        client.close()
+    assert batch.status == "completed" and batch.request_counts.completed == len(bodies)
+    assert _requests(sim) == len(bodies) + lost
+    assert Counter(r["custom_id"] for r in outputs) == Counter(list(bodies))
