@@ -37,13 +37,13 @@ DOC_SHOTS = {"stream-live", "stream-stopped", "batch-validating", "batch-tracker
 UPDATE_DOCS = os.environ.get("LLM_MAGICS_UPDATE_SCREENSHOTS") == "1"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def sim() -> Iterator[Simulator]:
     with Simulator() as simulator:
         yield simulator
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
     base = tmp_path_factory.mktemp("lab")
     root = base / "root"
@@ -63,7 +63,7 @@ def lab(sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ju
         assert not server.leftovers(), f"processes left running: {server.leftovers()}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     outside: list[str] = []
     with sync_playwright() as pw:
