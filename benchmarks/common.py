@@ -1,15 +1,23 @@
-"""Helpers every benchmark shares: the bare-SDK baseline and CPU/wall timing."""
+"""Helpers every benchmark shares: prompts, CPU/wall timing, medians and the bare baseline.
+
+Kept free of llm-magics and LiteLLM imports: worker processes import this
+module, and a bare-loop worker must not pay for (or be measured with) either.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import resource
+import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import openai
+
+MODEL = "sim-small"
+"""A model every simulator serves."""
 
 
 @dataclass
@@ -22,15 +30,35 @@ class Timing:
         return self.cpu_s / n * 1000
 
 
-def _cpu() -> float:
+def cpu_s() -> float:
+    """CPU seconds of this process, all threads (the llm-magics loop runs in its own)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
+def peak_rss_mb() -> float:
+    """Peak resident set of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def timed(fn: Callable[[], Any]) -> Timing:
-    cpu0, wall0 = _cpu(), time.perf_counter()
+    cpu0, wall0 = cpu_s(), time.perf_counter()
     result = fn()
-    return Timing(time.perf_counter() - wall0, _cpu() - cpu0, result)
+    return Timing(time.perf_counter() - wall0, cpu_s() - cpu0, result)
+
+
+def prompts(n: int, tag: str) -> list[str]:
+    """Distinct prompts: the tag keeps rounds and contenders from sharing cache entries."""
+    return [f"Define the word number {i} ({tag})" for i in range(n)]
+
+
+def median(values: Iterable[float]) -> float:
+    values = [v for v in values if v == v]  # drop NaN
+    return statistics.median(values) if values else float("nan")
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
 
 
 async def bare_gather(base_url: str, prompts: list[str], concurrency: int, *, model: str,

@@ -56,3 +56,26 @@ def test_success_resets_the_failure_count():
     b.on_success()
     b.on_failure()
     assert b.state == "closed"
+
+
+def test_fast_failures_overtaking_slow_successes_do_not_open_it():
+    b = CircuitBreaker("sim", threshold=5)
+    for _ in range(64):  # a fan-out: 64 calls in flight
+        b.before_call()
+    for _ in range(6):  # six quick 503s arrive before any 200 ms success
+        b.on_failure()
+    assert b.state == "closed"
+    for _ in range(58):
+        b.on_success()
+    assert b.state == "closed" and b.in_flight == 0
+
+
+def test_a_server_down_under_a_fanout_opens_it_within_the_burst():
+    b = CircuitBreaker("sim", threshold=5)
+    for _ in range(64):
+        b.before_call()
+    failed = 0
+    while b.state == "closed" and failed < 64:
+        b.on_failure()
+        failed += 1
+    assert b.state == "open" and failed < 40

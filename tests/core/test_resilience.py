@@ -46,9 +46,11 @@ def test_fanout_under_600_rpm_stays_within_the_limit(sim):
 
 
 def test_every_prompt_survives_20_percent_503s(sim):
-    sim.configure(error_rate=0.2)
+    # Latency on successes only: quick 503s overtake slow answers, as with a real server,
+    # which must not trip the breaker while most calls are fine.
+    sim.configure(error_rate=0.2, latency_s=0.1)
     stats = CallStats()
-    results = llm_magics.map([f"flaky {i}" for i in range(500)], concurrency=32,
+    results = llm_magics.map([f"flaky {i}" for i in range(500)], concurrency=64,
                              backoff_initial_s=0.05, backoff_max_s=0.5, stats=stats)
     assert all(isinstance(r, llm_magics.Response) for r in results)
     assert sim.stats["server_errors"] > 50  # the faults really happened...

@@ -7,6 +7,12 @@ closed --N consecutive failures--> open --cool-down--> half-open --probe ok--> c
 In half-open exactly one probe goes through; every other caller keeps failing
 fast until the probe settles (common breaker libraries let every caller
 through at once, which re-floods a recovering server).
+
+In a concurrent fan-out, failures (a 503 answers in a millisecond) overtake
+successes (which take the model's latency), so N failures in a row arrive even
+when most calls are fine. The run only counts while fewer calls are still in
+flight than failures have arrived: calls that may yet succeed hold it back. A
+server that is down fails every call at once, so it still opens within one burst.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ class CircuitBreaker:
         self.state: State = "closed"
         self.failures = 0
         self.opened_at = 0.0
+        self.in_flight = 0
         self._probe_out = False
 
     def configure(self, threshold: int, cooldown_s: float) -> None:
@@ -54,6 +61,7 @@ class CircuitBreaker:
     def before_call(self) -> bool:
         """Raise ``CircuitOpenError`` or let the call through; True if it is the probe."""
         if self.state == "closed":
+            self.in_flight += 1
             return False
         if self.state == "open":
             retry_in = self.opened_at + self.cooldown_s - self.clock()
@@ -72,25 +80,31 @@ class CircuitBreaker:
                 retry_after_s=1.0,
             )
         self._probe_out = True
+        self.in_flight += 1
         return True
 
-    def on_success(self) -> None:
+    def _ended(self) -> None:
         self._probe_out = False
+        self.in_flight = max(0, self.in_flight - 1)
+
+    def on_success(self) -> None:
+        self._ended()
         self.failures = 0
         self._move("closed")
 
     def on_failure(self) -> None:
-        self._probe_out = False
+        self._ended()
         self.failures += 1
-        if self.state == "half_open" or self.failures >= self.threshold:
+        tripped = self.failures >= self.threshold and self.in_flight < self.failures
+        if self.state == "half_open" or tripped:
             self.opened_at = self.clock()
             self._move("open")
 
     def release_probe(self) -> None:
-        """The probe ended without a verdict (cancelled, or a 4xx): let another probe go."""
-        self._probe_out = False
+        """A call ended without a verdict (cancelled): let another probe go."""
+        self._ended()
 
     def snapshot(self) -> dict[str, object]:
         retry_in = self.opened_at + self.cooldown_s - self.clock() if self.state == "open" else 0
-        return {"state": self.state, "failures": self.failures,
+        return {"state": self.state, "failures": self.failures, "in_flight": self.in_flight,
                 "retry_in_s": round(max(0.0, retry_in), 3)}
