@@ -29,7 +29,7 @@ from .types import Messages, Priority, Request, Response, to_messages
 
 __all__ = [
     "complete", "acomplete", "stream", "astream", "map", "amap", "status",
-    "TextStream", "AsyncTextStream", "prepare", "split_options", "resolve_call",
+    "TextStream", "AsyncTextStream", "prepare", "split_options", "resolve_call", "requests_for",
 ]
 
 T = TypeVar("T")
@@ -289,9 +289,10 @@ def astream(
 
 
 # -- fan-out ---------------------------------------------------------------------------------
-def _requests_for(prompts: Iterable[str | Messages], system: str | None, settings: Settings,
+def requests_for(prompts: Iterable[str | Messages], system: str | None, settings: Settings,
                   endpoint: Endpoint, params: dict[str, Any], priority: Priority | None
                   ) -> list[Request | errors.LLMError]:
+    """One request per prompt, in order; a prompt that cannot be sent is its error instead."""
     out: list[Request | errors.LLMError] = []
     for p in prompts:
         try:
@@ -316,7 +317,7 @@ async def _amap(prompts, system, priority, use_cache, concurrency, stats, option
             "Batch API use llm_magics.batch.submit()."
         )
     settings, endpoint, params = await resolve_call(options)
-    requests = _requests_for(prompts, system, settings, endpoint, params, priority)
+    requests = requests_for(prompts, system, settings, endpoint, params, priority)
     results = await fanout(get_engine(), requests, endpoint, settings, concurrency=concurrency,
                            use_cache=use_cache, stats=stats)
     return results  # type: ignore[return-value]

@@ -15,14 +15,13 @@ import builtins
 from collections.abc import Coroutine, Iterable
 from typing import Any, TypeVar
 
-from .. import errors
-from ..core.calls import prepare, split_options
+from ..core.calls import requests_for, split_options
 from ..core.client import HOSTED_DEFAULT_MODEL, NO_KEY, OPENAI_HOST, Endpoint
 from ..core.engine import CallStats
 from ..core.fanout import Outcome
 from ..core.runner import in_runner_thread, run_sync, submit
 from ..core.settings import Settings, resolve
-from ..core.types import Messages, Priority, Request
+from ..core.types import Messages, Priority
 from .submit import OnResult, arun_requests
 
 __all__ = ["map", "amap", "queue_endpoint", "resolve_queue_call"]
@@ -47,24 +46,11 @@ def resolve_queue_call(options: dict[str, Any]) -> tuple[Settings, Endpoint, dic
     return settings, queue_endpoint(settings), params
 
 
-def _requests_for(prompts: list[str | Messages], system: str | None, settings: Settings,
-                  endpoint: Endpoint, params: dict[str, Any], priority: Priority | None
-                  ) -> list[Request | errors.LLMError]:
-    out: list[Request | errors.LLMError] = []
-    for p in prompts:
-        try:
-            out.append(prepare(p, system=system, settings=settings, endpoint=endpoint,
-                               params=params, priority=priority))
-        except errors.LLMError as err:
-            out.append(err)
-    return out
-
-
 async def _amap(prompts: list[str | Messages], system: str | None, priority: Priority | None,
                 use_cache: bool | None, stats: CallStats | None, on_result: OnResult | None,
                 options: dict[str, Any]) -> list[Outcome]:
     settings, endpoint, params = resolve_queue_call(options)
-    requests = _requests_for(prompts, system, settings, endpoint, params, priority)
+    requests = requests_for(prompts, system, settings, endpoint, params, priority)
     results = await arun_requests(requests, endpoint, settings, use_cache=use_cache,
                                   stats=stats, on_result=on_result)
     return results  # type: ignore[return-value]
