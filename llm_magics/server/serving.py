@@ -9,13 +9,17 @@ never refused.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
+import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import uvicorn
 
-__all__ = ["BACKLOG", "AppServer", "bind_socket", "url_for", "uvicorn_config"]
+__all__ = ["BACKLOG", "AppServer", "bind_socket", "url_for", "uvicorn_config", "exit_with_parent"]
 
 BACKLOG = 2048
 
@@ -117,3 +121,18 @@ def uvicorn_config(app: Any, *, log_level: str = "warning", in_process: bool) ->
         server_header=False,
         **kwargs,
     )
+
+
+def _exit_when_stdin_closes() -> None:
+    """Parent gone (pipe closed) -> shut down like on Ctrl-C, so no orphan keeps the port."""
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    except (OSError, ValueError):
+        pass
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def exit_with_parent() -> None:
+    """Watch stdin in a daemon thread: a server started as a child dies with its parent."""
+    threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()

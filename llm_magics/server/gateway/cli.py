@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from ...core.settings import resolve
 from ...errors import LLMError
-from ..serving import AppServer, bind_socket, url_for, uvicorn_config
+from ..serving import AppServer, bind_socket, exit_with_parent, url_for, uvicorn_config
 from .app import create_app
 from .config import CLIENT_KEYS_ENV, GatewayConfig, default_state_dir
 from .upstream import LOCAL, resolve_upstream, upstream_key
@@ -100,16 +98,6 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
     )
 
 
-def _exit_when_stdin_closes() -> None:
-    """Parent gone (pipe closed) -> shut down like on Ctrl-C, so no orphan keeps the port."""
-    try:
-        while sys.stdin.buffer.read(4096):
-            pass
-    except (OSError, ValueError):
-        pass
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the gateway until SIGINT/SIGTERM; returns the process exit code."""
     parser = build_parser()
@@ -130,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     url = url_for(args.host, sock.getsockname()[1])
     server = AppServer(uvicorn_config(app, log_level=args.log_level, in_process=False))
     if args.exit_with_parent:
-        threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
+        exit_with_parent()
     if not config.client_keys:
         print(f"llm-magics serve: WARNING: no client keys (--client-keys or ${CLIENT_KEYS_ENV})"
               f"; anyone who can reach {url} can use the upstream.", file=sys.stderr, flush=True)

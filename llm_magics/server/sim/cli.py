@@ -9,15 +9,12 @@ connections; :class:`SimulatorProcess` waits for exactly that line.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
-from ..serving import AppServer, bind_socket, url_for, uvicorn_config
+from ..serving import AppServer, bind_socket, exit_with_parent, url_for, uvicorn_config
 from .app import create_app
 from .config import SimConfig
 
@@ -58,16 +55,6 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     return SimConfig().updated(**switches)
 
 
-def _exit_when_stdin_closes() -> None:
-    """Parent gone (pipe closed) -> shut down like on Ctrl-C, so no orphan keeps the port."""
-    try:
-        while sys.stdin.buffer.read(4096):
-            pass
-    except (OSError, ValueError):
-        pass
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the simulator until SIGINT/SIGTERM; returns the process exit code."""
     parser = build_parser()
@@ -87,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = AppServer(uvicorn_config(app, log_level=args.log_level, in_process=False),
                        on_exit=lambda: setattr(state, "closing", True))
     if args.exit_with_parent:
-        threading.Thread(target=_exit_when_stdin_closes, daemon=True).start()
+        exit_with_parent()
     print(f"llm-magics sim listening on {url_for(args.host, port)}/v1", flush=True)
     try:
         server.run(sockets=[sock])
