@@ -46,14 +46,15 @@ _LAZY = {
 }
 
 
-def _install_pandas_accessor() -> None:
-    """``df.llm`` on import, without importing pandas for users who never do."""
-    from .pandas_hook import install
+def _install() -> None:
+    """Fill the core's registries, and ``df.llm`` on import without importing pandas."""
+    from . import _wiring, pandas_hook
 
-    install()
+    _wiring.install()
+    pandas_hook.install()
 
 
-_install_pandas_accessor()
+_install()
 
 
 def __getattr__(name: str) -> Any:

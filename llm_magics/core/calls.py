@@ -14,76 +14,27 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import importlib
 import queue
-from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Any
 
-from .. import errors
-from .client import Endpoint, resolve_endpoint
+from .backends import Work
 from .engine import CallStats, get_engine
-from .fanout import Outcome, fanout
-from .runner import in_runner_thread, run_sync, submit
-from .settings import FIELDS, Settings, resolve
-from .types import Messages, Priority, Request, Response, to_messages
+from .pipeline import DEFAULT_MODE, build_requests, prepare, resolve_call, start
+from .requestset import Outcome
+from .runner import in_runner_thread, on_loop, submit, sync_twin
+from .types import Messages, Priority, Response
 
 __all__ = [
     "complete", "acomplete", "stream", "astream", "map", "amap", "status",
-    "TextStream", "AsyncTextStream", "prepare", "split_options", "resolve_call", "requests_for",
+    "TextStream", "AsyncTextStream",
 ]
-
-T = TypeVar("T")
-
-
-def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split keyword arguments into settings and request params (temperature, max_tokens...)."""
-    settings = {k: v for k, v in options.items() if k in FIELDS}
-    params = {k: v for k, v in options.items() if k not in FIELDS and v is not None}
-    return settings, params
-
-
-def prepare(
-    prompt_or_messages: str | Messages,
-    *,
-    system: str | None,
-    settings: Settings,
-    endpoint: Endpoint,
-    params: dict[str, Any],
-    priority: Priority | None = None,
-) -> Request:
-    return Request(
-        messages=to_messages(prompt_or_messages, system),
-        model=endpoint.model,
-        base_url=endpoint.base_url,
-        params=params,
-        priority=priority or settings.priority,
-    )
-
-
-async def _on_runner(coro: Coroutine[Any, Any, T]) -> T:
-    """Await ``coro`` on the runner loop, from any loop (cancellation goes through)."""
-    if in_runner_thread():
-        return await coro
-    return await asyncio.wrap_future(submit(coro))
-
-
-async def resolve_call(options: dict[str, Any]) -> tuple[Settings, Endpoint, dict[str, Any]]:
-    """Settings, endpoint and request params for one call's keyword options."""
-    setting_args, params = split_options(options)
-    settings = resolve(**setting_args)
-    if settings.base_url is None and settings.api_key is None:
-        # Starting the embedded local model blocks for a few seconds: keep it off the loop.
-        endpoint = await asyncio.to_thread(resolve_endpoint, settings)
-    else:
-        endpoint = resolve_endpoint(settings)
-    return settings, endpoint, params
 
 
 async def _complete(prompt_or_messages, system, priority, use_cache, options) -> Response:
-    settings, endpoint, params = await resolve_call(options)
-    request = prepare(prompt_or_messages, system=system, settings=settings, endpoint=endpoint,
-                      params=params, priority=priority)
-    return await get_engine().complete(request, endpoint, settings, use_cache=use_cache)
+    call = await resolve_call(options)
+    request = prepare(prompt_or_messages, call, system=system, priority=priority)
+    return await get_engine().complete(request, call.endpoint, call.settings, use_cache=use_cache)
 
 
 async def acomplete(
@@ -99,27 +50,16 @@ async def acomplete(
 ) -> Response:
     """One chat completion. ``params`` are settings (rpm, timeout...) or request fields."""
     options = {"model": model, "base_url": base_url, "api_key": api_key, **params}
-    return await _on_runner(_complete(prompt_or_messages, system, priority, cache, options))
+    return await on_loop(_complete(prompt_or_messages, system, priority, cache, options))
 
 
-def complete(
-    prompt_or_messages: str | Messages,
-    *,
-    model: str | None = None,
-    system: str | None = None,
-    base_url: str | None = None,
-    api_key: str | None = None,
-    priority: Priority | None = None,
-    cache: bool | None = None,
-    **params: Any,
-) -> Response:
-    """Blocking chat completion; works in scripts and notebook cells alike.
+complete = sync_twin(
+    acomplete, name="complete",
+    doc="""Blocking chat completion; works in scripts and notebook cells alike.
 
         >>> r = complete("Name a colour", temperature=0)        # doctest: +SKIP
         >>> r.text, r.usage.total_tokens, r.cost_usd           # doctest: +SKIP
-    """
-    options = {"model": model, "base_url": base_url, "api_key": api_key, **params}
-    return run_sync(_complete(prompt_or_messages, system, priority, cache, options))
+    """)
 
 
 # -- streaming -------------------------------------------------------------------------------
@@ -129,10 +69,10 @@ _END = object()
 async def _produce(prompt_or_messages, system, priority, use_cache, options, emit) -> None:
     """Run a stream on the runner loop, handing each item to ``emit`` (thread-safe)."""
     try:
-        settings, endpoint, params = await resolve_call(options)
-        request = prepare(prompt_or_messages, system=system, settings=settings,
-                          endpoint=endpoint, params=params, priority=priority)
-        async for item in get_engine().stream(request, endpoint, settings, use_cache=use_cache):
+        call = await resolve_call(options)
+        request = prepare(prompt_or_messages, call, system=system, priority=priority)
+        async for item in get_engine().stream(request, call.endpoint, call.settings,
+                                              use_cache=use_cache):
             emit(item)
     except BaseException as err:  # noqa: BLE001 - handed to the consumer, re-raised there
         emit(err)
@@ -173,7 +113,7 @@ class TextStream(_StreamState):
         >>> for delta in s: print(delta, end="")      # doctest: +SKIP
         >>> s.response.ttft_s                          # doctest: +SKIP
 
-    Ctrl-C (or ``close()``) cancels the request; the text so far stays in ``.text``.
+    Ctrl-C (or ``cancel()``) cancels the request; the text so far stays in ``.text``.
     """
 
     def __init__(self, args: tuple[Any, ...]) -> None:
@@ -190,7 +130,7 @@ class TextStream(_StreamState):
             try:
                 item = self._queue.get()
             except KeyboardInterrupt:
-                self.close()
+                self.cancel()
                 raise
             if item is _END:
                 self._done = True
@@ -200,15 +140,24 @@ class TextStream(_StreamState):
                 return delta
         raise StopIteration
 
-    def close(self) -> None:
+    def done(self) -> bool:
+        return self._done or self._future.done()
+
+    def cancel(self, now: bool = False) -> bool:
+        """Cancel the request; the text so far stays. ``False`` if it had already ended."""
+        if self.done():
+            return False
         self._future.cancel()
         self._done = True
+        return True
+
+    close = cancel  # the iterator protocol's name for it (``contextlib.closing``, ``with``)
 
     def __enter__(self) -> TextStream:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        self.cancel()
 
 
 class AsyncTextStream(_StreamState):
@@ -238,7 +187,7 @@ class AsyncTextStream(_StreamState):
             try:
                 item = await self._queue.get()
             except asyncio.CancelledError:
-                await self.aclose()
+                self.cancel()
                 raise
             if item is _END:
                 raise StopAsyncIteration
@@ -246,9 +195,15 @@ class AsyncTextStream(_StreamState):
             if delta is not None:
                 return delta
 
-    async def aclose(self) -> None:
-        if self._future is not None:
-            self._future.cancel()
+    def cancel(self, now: bool = False) -> bool:
+        """Cancel the request; the text so far stays. ``False`` if it never started."""
+        if self._future is None:
+            return False
+        self._future.cancel()
+        return True
+
+    async def aclose(self) -> None:  # the async iterator protocol's name for it
+        self.cancel()
 
 
 def _stream_args(prompt_or_messages, model, system, base_url, api_key, priority, cache, params):
@@ -289,38 +244,14 @@ def astream(
 
 
 # -- fan-out ---------------------------------------------------------------------------------
-def requests_for(prompts: Iterable[str | Messages], system: str | None, settings: Settings,
-                  endpoint: Endpoint, params: dict[str, Any], priority: Priority | None
-                  ) -> list[Request | errors.LLMError]:
-    """One request per prompt, in order; a prompt that cannot be sent is its error instead."""
-    out: list[Request | errors.LLMError] = []
-    for p in prompts:
-        try:
-            out.append(prepare(p, system=system, settings=settings, endpoint=endpoint,
-                               params=params, priority=priority))
-        except errors.LLMError as err:  # a bad prompt is an error in its slot, not a crash
-            out.append(err)
-    return out
-
-
 async def _amap(prompts, system, priority, use_cache, concurrency, stats, options,
-                mode="async") -> list[Outcome]:
-    if mode == "queue":
-        # The queue is an optional extra that depends on the core, never the reverse:
-        # loaded by name, only when asked for.
-        queue = importlib.import_module("llm_magics.queue")
-        return await queue.amap(prompts, system=system, priority=priority, cache=use_cache,
-                                stats=stats, concurrency=concurrency, **options)
-    if mode != "async":
-        raise errors.InvalidRequestError(
-            f"mode={mode!r} is not a map() mode; use 'async' (default) or 'queue'. For the "
-            "Batch API use llm_magics.batch.submit()."
-        )
-    settings, endpoint, params = await resolve_call(options)
-    requests = requests_for(prompts, system, settings, endpoint, params, priority)
-    results = await fanout(get_engine(), requests, endpoint, settings, concurrency=concurrency,
-                           use_cache=use_cache, stats=stats)
-    return results  # type: ignore[return-value]
+                mode) -> list[Outcome]:
+    call = await resolve_call(options, mode)
+    work = Work(build_requests(prompts, call, system=system, priority=priority),
+                call.settings, call.endpoint, use_cache=use_cache, concurrency=concurrency,
+                stats=stats, metadata={"source": "llm_magics.map"})
+    job = await start(work, mode)
+    return await job.aresults()
 
 
 async def amap(
@@ -332,42 +263,31 @@ async def amap(
     priority: Priority | None = None,
     cache: bool | None = None,
     stats: CallStats | None = None,
-    mode: str = "async",
+    mode: str = DEFAULT_MODE,
     **options: Any,
 ) -> list[Outcome]:
     """Concurrent completions in input order; a failed prompt is an ``LLMError`` in its slot.
 
-    ``mode="queue"`` runs them on Celery workers instead (``llm-magics worker``).
+    ``mode`` picks how they run, with the same names as ``df.llm.apply``:
+    ``"async"`` (default, concurrent calls here), ``"queue"`` (Celery workers,
+    ``llm-magics worker``), ``"batch"`` (the Batch API at half price; waits for
+    the job: use ``llm_magics.batch.submit`` for a handle instead).
     """
     prompts = builtins.list(prompts)
-    return await _on_runner(_amap(prompts, system, priority, cache, concurrency, stats,
-                                  {"model": model, **options}, mode))
+    return await on_loop(_amap(prompts, system, priority, cache, concurrency, stats,
+                               {"model": model, **options}, mode))
 
 
-def map(  # noqa: A001 - mirrors the builtin on purpose: llm_magics.map(prompts)
-    prompts: Iterable[str | Messages],
-    *,
-    concurrency: int | None = None,
-    model: str | None = None,
-    system: str | None = None,
-    priority: Priority | None = None,
-    cache: bool | None = None,
-    stats: CallStats | None = None,
-    mode: str = "async",
-    **options: Any,
-) -> list[Outcome]:
-    """Blocking concurrent completions in input order, errors as values.
+map = sync_twin(
+    amap, name="map",
+    doc="""Blocking concurrent completions in input order, errors as values.
 
-    ``mode="queue"`` runs them on Celery workers instead (``llm-magics worker``).
+    ``mode`` as for ``amap``: ``"async"`` (default), ``"queue"`` or ``"batch"``.
 
         >>> results = map([f"Define {w}" for w in words], concurrency=64, rpm=500)  # doctest: +SKIP
-    """
-    prompts = builtins.list(prompts)
-    return run_sync(_amap(prompts, system, priority, cache, concurrency, stats,
-                          {"model": model, **options}, mode))
+    """)
 
 
 def status() -> dict[str, Any]:
     """Breaker state, limiter state and totals for every endpoint used in this process."""
     return get_engine().status()
-

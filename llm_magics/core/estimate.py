@@ -21,16 +21,12 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .. import errors
-from .client import NO_KEY, Endpoint, resolve_endpoint
 from .cost import cost_usd
 from .policy.cache import ResponseCache
-from .settings import Settings
 from .tokens import DEFAULT_COMPLETION_ESTIMATE, estimate_prompt_tokens
 from .types import Request, Usage
 
-__all__ = ["Estimate", "estimate_requests", "planning_endpoint", "LOCAL_PLACEHOLDER_URL"]
-
-LOCAL_PLACEHOLDER_URL = "local://embedded"
+__all__ = ["Estimate", "estimate_requests"]
 
 
 @dataclass(frozen=True)
@@ -112,15 +108,3 @@ def _answer_tokens(request: Request, assumed: int | None) -> int:
     if assumed is not None:
         return assumed
     return request.max_tokens or DEFAULT_COMPLETION_ESTIMATE
-
-
-def planning_endpoint(settings: Settings) -> tuple[Endpoint, bool]:
-    """The endpoint a call would use, without starting anything; ``False`` if only a stand-in.
-
-    With no key and no base URL the call would start the embedded local model;
-    an estimate must not, so it plans against a placeholder (and skips the cache,
-    whose keys include the real URL).
-    """
-    if settings.base_url is None and settings.api_key is None:
-        return Endpoint(LOCAL_PLACEHOLDER_URL, settings.model or "local", NO_KEY, local=True), False
-    return resolve_endpoint(settings), True

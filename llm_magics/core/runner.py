@@ -17,14 +17,18 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import functools
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
-__all__ = ["get_loop", "run_sync", "submit", "in_runner_thread", "on_shutdown"]
+__all__ = [
+    "get_loop", "run_sync", "submit", "in_runner_thread", "on_shutdown", "on_loop", "sync_twin",
+]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 _WAIT_SLICE_S = 0.1
 
@@ -94,6 +98,39 @@ def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         except BaseException:  # noqa: BLE001 - cancelled/timeout are both fine here
             pass
         raise
+
+
+async def on_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro`` on the background loop from any loop; cancellation goes through.
+
+    Clients, limiters and locks live on that loop, so every async entry point
+    runs its body there, whichever loop the caller awaits from.
+    """
+    if in_runner_thread():
+        return await coro
+    return await asyncio.wrap_future(submit(coro))
+
+
+def sync_twin(async_fn: Callable[P, Coroutine[Any, Any, T]], *, name: str | None = None,
+              doc: str | None = None) -> Callable[P, T]:
+    """The blocking twin of an async entry point: same parameters, waits on the loop.
+
+    Written once here instead of a hand-copied sync body per function, the way
+    fsspec's ``sync_wrapper`` does it; works on plain functions and methods.
+
+        >>> async def aanswer(x: int) -> int: return x + 1
+        >>> sync_twin(aanswer, name="answer")(41)
+        42
+    """
+
+    @functools.wraps(async_fn)
+    def twin(*args: P.args, **kwargs: P.kwargs) -> T:
+        return run_sync(async_fn(*args, **kwargs))
+
+    twin.__name__ = twin.__qualname__ = name or async_fn.__name__.removeprefix("a")
+    if doc is not None:
+        twin.__doc__ = doc
+    return twin
 
 
 _shutdown_hooks: list[Callable[[], Coroutine[Any, Any, None]]] = []

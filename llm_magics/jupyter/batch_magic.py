@@ -127,7 +127,7 @@ class BatchMagics(Magics):
         if not args.out:
             raise UsageError("Say where to put them: %llm_batch results JOB --out VAR.")
         job = self._job(args.target)
-        results = job.results()
+        results = job.outcomes()  # raises with "job.wait()" while it runs: a magic never blocks
         self.shell.user_ns[args.out] = results
         answered = sum(1 for r in results if r is not None and not isinstance(r, LLMError))
         failed = sum(1 for r in results if isinstance(r, LLMError))

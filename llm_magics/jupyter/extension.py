@@ -48,7 +48,7 @@ def unload(shell: Any) -> None:
     magics = _loaded.pop(id(shell), None)
     if magics is None:
         return
-    magics.pending.stop_all()
+    magics.pending.cancel_all()
     magics.pending.settle_all()
     shell.events.unregister("pre_run_cell", magics.pending.before_cell)
     if magics.gate in shell.ast_transformers:

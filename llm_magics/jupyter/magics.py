@@ -205,7 +205,7 @@ class LLMMagics(Magics):
         from .stream_view import StreamView  # ipywidgets loads on first use only
 
         run = item.run
-        view = StreamView(fmt=item.fmt, on_stop=run.stop)
+        view = StreamView(fmt=item.fmt, on_stop=run.cancel)
         run.on_update = lambda r: view.show(r.text, r.live_stats())
         item.view = view
         item.handle = display(view, display_id=True)
@@ -216,10 +216,10 @@ class LLMMagics(Magics):
         run = item.run.start()
         shown = 0
         try:
-            while not run.wait(0.05):
+            while not run.wait(0.05).done():
                 shown = _echo(run.text, shown)
         except KeyboardInterrupt:
-            run.stop_and_wait("interrupted")
+            run.cancel(now=True, reason="interrupted")
             _echo(run.text, shown, end="\n")
             self._settle(item)
             raise CellError(

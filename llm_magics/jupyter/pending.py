@@ -72,9 +72,9 @@ class PendingStreams:
                 item.run.wait()
         except KeyboardInterrupt:
             for item in items:  # stop them all first, then give each a moment to close
-                item.run.stop("interrupted")
+                item.run.cancel(reason="interrupted")
             for item in items:
-                item.run.stop_and_wait("interrupted")
+                item.run.cancel(now=True, reason="interrupted")
             self.reject_next_cell = True
         for item in items:
             self._settle(item)
@@ -84,9 +84,9 @@ class PendingStreams:
         self.before_cell()
         self.reject_next_cell = False
 
-    def stop_all(self) -> None:
+    def cancel_all(self) -> None:
         for item in self._items:
-            item.run.stop()
+            item.run.cancel()
 
 
 class InterruptGate(ast.NodeTransformer):

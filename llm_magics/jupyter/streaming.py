@@ -24,7 +24,7 @@ The run keeps every delta, so a Stop, an interrupt or a dropped connection
 leaves the partial text available (:meth:`StreamRun.outcome`).
 
     >>> run = StreamRun([{"role": "user", "content": "Say hi"}], {}).start()  # doctest: +SKIP
-    >>> run.wait(); run.outcome().text                                         # doctest: +SKIP
+    >>> run.wait().outcome().text                                         # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core import runner
-from ..core.calls import prepare, resolve_call
 from ..core.engine import get_engine
+from ..core.pipeline import prepare, resolve_call
 from ..core.tokens import estimate_prompt_tokens
 from ..core.types import Response, Usage
 from ..errors import LLMError
@@ -214,15 +214,25 @@ class StreamRun:
         self._future = runner.submit(self._run())
         return self
 
-    def stop(self, reason: str = "stopped") -> None:
-        """Cancel the request (thread-safe); the text so far is kept."""
+    def done(self) -> bool:
+        return self.finished
+
+    def cancel(self, now: bool = False, reason: str = "stopped") -> bool:
+        """Cancel the request (thread-safe); the text so far is kept. ``False`` if done.
+
+        ``now=True`` also waits (up to ``STOP_GRACE_S``) for the request to close
+        and the final update to go out, as the magics do on an interrupt.
+        """
         if self.finished or self._future is None:
-            return
+            return False
         self._stop_reason = self._stop_reason or reason
         runner.get_loop().call_soon_threadsafe(self._cancel_on_loop)
+        if now:
+            self._finished.wait(STOP_GRACE_S)
+        return True
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the run ends (True) or ``timeout`` passes (False).
+    def wait(self, timeout: float | None = None) -> StreamRun:
+        """Block until the run ends or ``timeout`` passes; ``done()`` tells which.
 
         Waits in short slices so Ctrl-C reaches the caller, who decides what
         an interrupt means (the magics stop the run and keep its text).
@@ -230,13 +240,8 @@ class StreamRun:
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._finished.wait(0.05):
             if deadline is not None and time.monotonic() >= deadline:
-                return False
-        return True
-
-    def stop_and_wait(self, reason: str = "stopped", timeout: float = STOP_GRACE_S) -> bool:
-        """Stop, then give the request a moment to close and the final update to go out."""
-        self.stop(reason)
-        return self._finished.wait(timeout)
+                break
+        return self
 
     def _cancel_on_loop(self) -> None:
         if self._task is not None:
@@ -250,11 +255,11 @@ class StreamRun:
         try:
             if self._stop_reason:  # stopped before the loop got to it
                 raise asyncio.CancelledError
-            settings, endpoint, params = await resolve_call(self.options)
-            self.model = endpoint.model
-            request = prepare(self.messages, system=None, settings=settings, endpoint=endpoint,
-                              params=params, priority="interactive")
-            stream = get_engine().stream(request, endpoint, settings, use_cache=self.use_cache)
+            call = await resolve_call(self.options)
+            self.model = call.endpoint.model
+            request = prepare(self.messages, call, priority="interactive")
+            stream = get_engine().stream(request, call.endpoint, call.settings,
+                                         use_cache=self.use_cache)
             async for item in stream:
                 if isinstance(item, Response):
                     self.response = item

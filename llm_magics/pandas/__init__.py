@@ -5,24 +5,22 @@
     >>> df["definition"] = df.llm.apply("Define {word} in five words.")   # doctest: +SKIP
     >>> df.llm.last_errors                                                # doctest: +SKIP
 
-Layout: ``templates`` (rows -> prompts), ``plan`` (prompts -> requests, before
-any call), ``modes`` (requests -> outcomes: async, batch, queue),
-``job`` (the handle), ``results`` (outcomes -> Series/DataFrame, failed rows),
-``accessor`` (the ``.llm`` namespace). Imports pandas: load it through
+Layout: ``templates`` (rows -> prompts), ``plan`` (prompts -> requests through
+the core's seam, then the mode's backend), ``results`` (outcomes ->
+Series/DataFrame, failed rows), ``accessor`` (the ``.llm`` namespace). The
+handle of a background apply is the core's ``FanoutJob``. Imports pandas: load it through
 ``register()`` or ``llm_magics.pandas_hook``, never from the core.
 """
 
 from __future__ import annotations
 
 from .accessor import LLMDataFrameAccessor, LLMSeriesAccessor, register
-from .job import ApplyJob
 from .results import RowError
 
 __all__ = [
     "register",
     "LLMDataFrameAccessor",
     "LLMSeriesAccessor",
-    "ApplyJob",
     "RowError",
 ]
 

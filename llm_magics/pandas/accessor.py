@@ -15,11 +15,12 @@ from typing import Any
 
 import pandas as pd
 
+from ..core.batch import BatchJob
 from ..core.engine import get_engine
 from ..core.estimate import Estimate, estimate_requests
-from .job import ApplyJob
-from .modes import start
-from .plan import build_estimate_requests, build_plan
+from ..core.jobs import FanoutJob
+from ..core.pipeline import DEFAULT_MODE
+from .plan import build_estimate_requests, build_plan, run
 from .results import errors_series
 from .templates import Template
 
@@ -44,13 +45,13 @@ class _LLMAccessor:
         rpm: int | None = None,
         tpm: int | None = None,
         schema: Any = None,
-        mode: str = "async",
+        mode: str = DEFAULT_MODE,
         cache: bool | None = None,
         errors: str = "coerce",
         progress: bool = True,
         background: bool = False,
         **params: Any,
-    ) -> pd.Series | pd.DataFrame | ApplyJob:
+    ) -> pd.Series | pd.DataFrame | FanoutJob | BatchJob:
         """One LLM call per row, run concurrently; the answers aligned to this object's index.
 
             >>> df["summary"] = df.llm.apply("Summarise {title}: {body}", concurrency=32)
@@ -70,7 +71,8 @@ class _LLMAccessor:
         ``.llm.last_errors``; ``errors="raise"`` raises after the run, with every
         answer that arrived already cached. ``cache=None`` follows the settings
         (on by default): a re-run, or a run after an interrupt, only sends what
-        is not cached yet. ``background=True`` returns an ``ApplyJob`` at once.
+        is not cached yet. ``background=True`` returns a ``FanoutJob`` at once
+        (``status()``, ``cancel()``, ``wait()``, ``results()``).
         ``mode="async"`` (default) runs concurrent calls in this kernel;
         ``mode="batch"`` submits an OpenAI Batch API job and returns its handle
         (``job.wait().results()`` is the same Series, at half price);
@@ -81,7 +83,7 @@ class _LLMAccessor:
         options = {"model": model, "concurrency": concurrency, "rpm": rpm, "tpm": tpm, **params}
         plan = build_plan(self._obj, template, system=system, schema=schema, mode=mode,
                           cache=cache, errors_policy=errors, options=options)
-        return start(plan, progress=progress, background=background)
+        return run(plan, progress=progress, background=background)
 
     def estimate(
         self,
@@ -102,11 +104,10 @@ class _LLMAccessor:
         if given, else 256). Rows whose answer is already cached cost nothing.
         """
         options = {"model": model, **params}
-        requests, settings, endpoint, exact = build_estimate_requests(
+        requests, call, exact = build_estimate_requests(
             self._obj, template, system=system, schema=schema, options=options)
-        use_cache = settings.cache if cache is None else cache
-        store = get_engine().cache_for(settings, use_cache) if exact else None
-        return estimate_requests(requests, model=endpoint.model, cache=store,
+        store = get_engine().cache_for(call.settings, cache) if exact else None
+        return estimate_requests(requests, model=call.endpoint.model, cache=store,
                                  completion_tokens=completion_tokens)
 
     @property

@@ -1,9 +1,10 @@
-"""An apply, worked out before it runs: settings, endpoint and one request per row.
+"""An apply, worked out before it runs: rows rendered, then the core's seam.
 
 Everything that can fail without sending anything fails here: a bad ``errors=``
 or ``mode=``, a template naming a missing column, an unusable schema, a bad
 setting. So a typo costs an exception, not a 10,000-row fan-out of errors.
-The same plan feeds every mode and ``estimate()``.
+Settings, endpoint and requests come from ``core.pipeline`` like every other
+face's; the same plan feeds every mode (``core.backends``) and ``estimate()``.
 """
 
 from __future__ import annotations
@@ -16,18 +17,15 @@ from typing import Any, Literal
 import pandas as pd
 
 from .. import errors
-from ..core.calls import prepare, resolve_call, split_options
-from ..core.client import Endpoint
-from ..core.estimate import planning_endpoint
+from ..core.backends import Work, get_backend
+from ..core.pipeline import Call, build_requests, plan_call, resolve_call, start
 from ..core.runner import run_sync
-from ..core.settings import Settings, resolve
 from ..core.structured import StructuredOutput, structured_output
 from ..core.types import Request
-from .modes import check_mode
 from .results import RowError, assemble, raise_for_errors, remember_errors
 from .templates import Rendered, Template, render_frame, render_series
 
-__all__ = ["ApplyPlan", "build_plan", "render", "ErrorsPolicy"]
+__all__ = ["ApplyPlan", "build_plan", "render", "run", "ErrorsPolicy"]
 
 ErrorsPolicy = Literal["coerce", "raise"]
 _ERRORS = ("coerce", "raise")
@@ -40,8 +38,7 @@ class ApplyPlan:
 
     requests: list[Request | errors.LLMError | None]
     index: pd.Index
-    settings: Settings
-    endpoint: Endpoint
+    call: Call
     mode: str = "async"
     use_cache: bool | None = None
     structured: StructuredOutput | None = None
@@ -91,24 +88,6 @@ def with_schema(options: dict[str, Any], schema: Any) -> StructuredOutput | None
     return structured
 
 
-def requests_for(rendered: Rendered, *, system: str | None, settings: Settings,
-                 endpoint: Endpoint, params: dict[str, Any]
-                 ) -> list[Request | errors.LLMError | None]:
-    """One request per rendered prompt; ``None`` and errors stay in their rows."""
-    out: list[Request | errors.LLMError | None] = []
-    append = out.append
-    for prompt in rendered:
-        if prompt is None or isinstance(prompt, errors.LLMError):
-            append(prompt)
-            continue
-        try:
-            append(prepare(prompt, system=system, settings=settings, endpoint=endpoint,
-                           params=params))
-        except errors.LLMError as err:  # an empty prompt is an error in its row
-            append(err)
-    return out
-
-
 def title_for(template: Template) -> str:
     if callable(template):
         return f"llm.apply({getattr(template, '__name__', 'function')})"
@@ -129,18 +108,12 @@ def build_plan(
 ) -> ApplyPlan:
     """Check, render and resolve everything; raise before any call if something is wrong."""
     check_errors_policy(errors_policy)
-    check_mode(mode)
+    get_backend(mode)  # an unknown mode fails before anything is rendered or resolved
     rendered = render(source, template)
     options = dict(options)
     structured = with_schema(options, schema)
-    if mode == "queue":  # workers hold the key; the notebook needs none
-        from ..queue import resolve_queue_call
-
-        settings, endpoint, params = resolve_queue_call(options)
-    else:
-        settings, endpoint, params = run_sync(resolve_call(options))
-    requests = requests_for(rendered, system=system, settings=settings, endpoint=endpoint,
-                            params=params)
+    call = run_sync(resolve_call(options, mode))
+    requests = build_requests(rendered, call, system=system, none_sends_nothing=True)
     if errors_policy == "raise":  # nothing is sent when rows are already known to be bad
         early = [(i, r) for i, r in enumerate(requests) if isinstance(r, errors.LLMError)]
         if early:
@@ -148,8 +121,7 @@ def build_plan(
     return ApplyPlan(
         requests=requests,
         index=source.index,
-        settings=settings,
-        endpoint=endpoint,
+        call=call,
         mode=mode,
         use_cache=cache,
         structured=structured,
@@ -167,14 +139,27 @@ def build_estimate_requests(
     system: str | None,
     schema: Any,
     options: dict[str, Any],
-) -> tuple[list[Request | errors.LLMError | None], Settings, Endpoint, bool]:
+) -> tuple[list[Request | errors.LLMError | None], Call, bool]:
     """The requests an apply would send, resolved without any I/O (no local model start)."""
     rendered = render(source, template)
     options = dict(options)
     with_schema(options, schema)
-    setting_args, params = split_options(options)
-    settings = resolve(**setting_args)
-    endpoint, exact = planning_endpoint(settings)
-    requests = requests_for(rendered, system=system, settings=settings, endpoint=endpoint,
-                            params=params)
-    return requests, settings, endpoint, exact
+    call, exact = plan_call(options)
+    return build_requests(rendered, call, system=system, none_sends_nothing=True), call, exact
+
+
+def run(plan: ApplyPlan, *, progress: bool, background: bool) -> Any:
+    """Hand the plan to its mode's backend: the result, or the handle for work that runs on.
+
+    A batch always returns its handle (it may take hours); ``%llm_batch status``
+    shows it live and the job store keeps it across kernel restarts.
+    """
+    work = Work(plan.requests, plan.call.settings, plan.call.endpoint, use_cache=plan.use_cache,
+                concurrency=plan.call.settings.concurrency, title=plan.title, progress=progress,
+                background=background, keep_raw=False, finalize=plan.finalize,
+                index_labels=list(plan.index), metadata={"source": plan.title})
+    plan.requests = []  # the backend holds them now, and lets go when it finishes
+    job = run_sync(start(work, plan.mode))
+    if background or get_backend(plan.mode).returns_at_once:
+        return job
+    return job.results()

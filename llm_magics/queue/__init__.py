@@ -26,28 +26,26 @@ rows is the next one a free worker takes.
 Modules: ``config`` (priorities, timeouts), ``app`` (Celery settings), ``tasks``
 and ``runtime`` (the worker side), ``limiter`` + ``lua`` (the shared Redis token
 bucket), ``submit`` (enqueue, collect, revoke), ``api`` (``map``/``amap``),
-``health`` (fast errors), ``worker`` (``llm-magics worker``), ``procs``
+``health`` (fast errors), ``backend`` (``mode="queue"`` for the core's
+registry), ``worker`` (``llm-magics worker``), ``procs``
 (throwaway redis-server and worker processes for tests, benchmarks, demos).
 """
 
 from __future__ import annotations
 
-from .api import amap, map, queue_endpoint, resolve_queue_call
+from .api import amap, map
 from .app import get_app, make_app
 from .config import PRIORITY_LEVELS, QueueConfig
 from .errors import BrokerUnavailableError, NoWorkerError, QueueError
 from .health import check_broker, check_workers
 from .limiter import RedisLimiterFactory, RedisRateLimiter, store_limits
-from .submit import QueueRun, arun_requests, queue_fanout, run_requests
+from .submit import QueueRun, arun_requests, run_requests
 
 __all__ = [
     "map",
     "amap",
     "run_requests",
     "arun_requests",
-    "queue_fanout",
-    "queue_endpoint",
-    "resolve_queue_call",
     "QueueRun",
     "QueueConfig",
     "PRIORITY_LEVELS",

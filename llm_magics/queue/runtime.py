@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from typing import Any
 
 from .. import errors
-from ..core.client import Endpoint, resolve_endpoint
+from ..core.endpoint import Endpoint
 from ..core.engine import CallStats, Engine
+from ..core.providers import resolve_endpoint
 from ..core.runner import run_sync
 from ..core.settings import Settings, resolve
 from ..core.types import Priority
@@ -74,7 +76,7 @@ class WorkerRuntime:
                     f"This worker sends calls to {own.base_url}, not {request.base_url}: start "
                     f"a worker for it with OPENAI_BASE_URL={request.base_url} llm-magics worker."
                 )
-            endpoint = Endpoint(request.base_url, request.model, own.api_key, own.local)
+            endpoint = replace(own, base_url=request.base_url, model=request.model)
             response = run_sync(self.engine.complete(request, endpoint, self.settings,
                                                      stats=stats, use_cache=use_cache))
         except errors.LLMError as err:

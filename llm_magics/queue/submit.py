@@ -1,12 +1,14 @@
-"""Submitting a fan-out to the queue and collecting it back, with ``core.fanout``'s contract.
+"""Submitting a fan-out to the queue and collecting it back.
 
-Same contract as ``fanout``: requests in, outcomes out in input order, an error
-(or ``None``) in the input passes through, identical requests are sent once,
-``on_result(i, outcome)`` fires as each position finishes, errors are values.
+Same contract as the in-process backend: requests in, outcomes out in input
+order, an error (or ``None``) in the input passes through, identical requests
+are sent once, ``on_result(i, outcome)`` fires as each position finishes,
+errors are values. Dedupe and the cache lookup are the core's
+(``core.requestset``), done before anything is queued.
 
-What differs is where the calls run. The submitting process looks up the cache
-first (one pass, like ``fanout``) and sends only the misses, one task each,
-with the Redis priority of its ``interactive``/``high``/``bulk`` priority. It
+What differs is where the calls run. The submitting process sends only the
+misses, one task each, with the Redis priority of its
+``interactive``/``high``/``bulk`` priority. It
 then reads finished results from the result backend (``MGET`` of the oldest
 pending ids every ``poll_interval_s``), stores them in its own cache, so a
 re-run pays nothing even if the workers' cache lives on another machine, and
@@ -33,12 +35,11 @@ from celery import states as celery_states
 from kombu.exceptions import OperationalError
 
 from .. import errors
-from ..core.client import Endpoint
 from ..core.engine import CallStats, Engine
-from ..core.fanout import Outcome
-from ..core.runner import run_sync
+from ..core.requestset import OnResult, Outcome, RequestSet
+from ..core.runner import sync_twin
 from ..core.settings import Settings
-from ..core.types import Priority, Request, Response
+from ..core.types import Priority, Request
 from .app import get_app
 from .config import TASK_NAME, QueueConfig, level_for
 from .errors import BrokerUnavailableError, NoWorkerError
@@ -46,9 +47,7 @@ from .health import check_broker, check_workers, mask_url, workers_alive
 from .limiter import store_limits
 from .messages import decode_result, encode_request, merge_stats
 
-__all__ = ["QueueRun", "arun_requests", "run_requests", "queue_fanout"]
-
-OnResult = Callable[[int, Outcome | None], None]
+__all__ = ["QueueRun", "arun_requests", "run_requests"]
 
 
 class QueueRun:
@@ -61,7 +60,7 @@ class QueueRun:
 
     def __init__(
         self,
-        requests: Sequence[Request | errors.LLMError | None],
+        requests: RequestSet | Sequence[Request | errors.LLMError | None],
         settings: Settings,
         *,
         priority: Priority | None = None,
@@ -78,59 +77,31 @@ class QueueRun:
         self.app = app
         self.priority = priority
         self.use_cache = settings.cache if use_cache is None else use_cache
-        self.stats = stats if stats is not None else CallStats()
-        self.on_result = on_result
-        self.results: list[Outcome | None] = [None] * len(requests)
+        if not isinstance(requests, RequestSet):  # dedupe + cache lookup, the core's one way
+            requests = RequestSet(requests, cache=Engine.cache_for(settings, self.use_cache),
+                                  stats=stats, on_result=on_result)
+        self.requests = requests
+        self.stats = requests.stats
         self.pending: dict[str, str] = {}  # task id -> cache key, oldest first
-        self._groups: dict[str, list[int]] = {}
-        self._requests: dict[str, Request] = {}
-        self._cache = Engine.cache_for(settings, self.use_cache)
         self._lock = threading.Lock()
         self._cancelled = False
-        self._plan(requests)
 
-    # -- planning: pass-through, dedupe, cache ---------------------------------------------
-    def _deliver(self, i: int, outcome: Outcome | None) -> None:
-        self.results[i] = outcome
-        if self.on_result is not None:
-            self.on_result(i, outcome)
-
-    def _plan(self, requests: Sequence[Request | errors.LLMError | None]) -> None:
-        for i, req in enumerate(requests):
-            if not isinstance(req, Request):
-                if isinstance(req, errors.LLMError):
-                    self.stats.failed += 1
-                self._deliver(i, req)
-                continue
-            key = req.cache_key()
-            if key not in self._groups:
-                self._groups[key] = []
-                self._requests[key] = req
-            self._groups[key].append(i)
-        if self._cache is not None and self._requests:
-            for key, hit in self._cache.get_many(list(self._requests)).items():
-                self._finish(key, hit, store=False)
+    @property
+    def results(self) -> list[Outcome | None]:
+        return self.requests.results
 
     @property
     def to_send(self) -> int:
         """Distinct requests the cache could not answer."""
-        return len(self._requests)
+        return len(self.requests.pending)
 
-    def _finish(self, key: str, outcome: Outcome, *, store: bool = True) -> None:
+    def _finish(self, key: str, outcome: Outcome) -> None:
         """Deliver one distinct request's outcome to every position sharing it.
 
         Answers from the workers are stored here too (even ones their cache gave):
         the workers' cache may be on another machine, and a re-run looks here.
         """
-        self._requests.pop(key, None)
-        if isinstance(outcome, Response):
-            self.stats.add_response(outcome)
-            if store and self._cache is not None:
-                self._cache.put(key, outcome)
-        elif not isinstance(outcome, errors.CancelledError):
-            self.stats.failed += 1
-        for i in self._groups[key]:
-            self._deliver(i, outcome)
+        self.requests.finish(key, outcome, store=True)
 
     # -- sending ----------------------------------------------------------------------------
     def _get_app(self) -> Celery:
@@ -140,7 +111,7 @@ class QueueRun:
 
     def enqueue(self) -> int:
         """Check Redis and the workers, then send one task per cache miss; returns how many."""
-        if not self._requests:
+        if not self.requests.pending:
             return 0
         url = self.settings.redis_url
         check_broker(url, self.config.connect_timeout_s)
@@ -150,7 +121,7 @@ class QueueRun:
         sent = 0
         try:
             with app.producer_or_acquire() as producer:
-                for key, req in list(self._requests.items()):
+                for key, req in list(self.requests.pending.items()):
                     if self._cancelled:
                         break
                     result = app.send_task(
@@ -177,7 +148,7 @@ class QueueRun:
         """Limits stated here (``rpm=``/``tpm=``) become the shared bucket's limits."""
         if not (self.settings.rpm or self.settings.tpm):
             return
-        for endpoint in {(r.base_url, r.model) for r in self._requests.values()}:
+        for endpoint in {(r.base_url, r.model) for r in self.requests.pending.values()}:
             store_limits(self.settings.redis_url, *endpoint, rpm=self.settings.rpm,
                          tpm=self.settings.tpm, burst_s=self.config.burst_s)
 
@@ -264,8 +235,7 @@ class QueueRun:
 
     def flush(self) -> None:
         """Commit the answers collected so far to this process's cache."""
-        if self._cache is not None:
-            self._cache.flush()
+        self.requests.flush()
 
     async def _check_still_served(self) -> None:
         alive = await asyncio.to_thread(workers_alive, self._get_app(),
@@ -282,8 +252,7 @@ class QueueRun:
 
 
 async def arun_requests(
-    requests: Sequence[Request | errors.LLMError | None],
-    endpoint: Endpoint | None,
+    requests: RequestSet | Sequence[Request | errors.LLMError | None],
     settings: Settings,
     *,
     priority: Priority | None = None,
@@ -294,10 +263,9 @@ async def arun_requests(
     app: Celery | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> list[Outcome | None]:
-    """Run ``requests`` on the queue's workers; ``fanout``'s contract (see module docstring).
+    """Run ``requests`` on the queue's workers, with the contract of the module docstring.
 
-    ``endpoint`` is accepted for symmetry with ``fanout`` and not used: requests
-    carry their base URL and model, and the key stays with the workers.
+    Requests carry their base URL and model; the key stays with the workers.
     ``priority`` overrides each request's own. ``should_stop()`` is checked on every
     poll; once true, pending rows are revoked and come back as ``CancelledError``.
     """
@@ -315,41 +283,5 @@ async def arun_requests(
         run.flush()
 
 
-def run_requests(
-    requests: Sequence[Request | errors.LLMError | None],
-    endpoint: Endpoint | None,
-    settings: Settings,
-    *,
-    priority: Priority | None = None,
-    use_cache: bool | None = None,
-    stats: CallStats | None = None,
-    on_result: OnResult | None = None,
-    config: QueueConfig | None = None,
-    app: Celery | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> list[Outcome | None]:
-    """Blocking ``arun_requests`` (on the core's background loop; works in a notebook cell)."""
-    return run_sync(arun_requests(requests, endpoint, settings, priority=priority,
-                                  use_cache=use_cache, stats=stats, on_result=on_result,
-                                  config=config, app=app, should_stop=should_stop))
-
-
-async def queue_fanout(
-    engine: Any,
-    requests: Sequence[Request | errors.LLMError | None],
-    endpoint: Endpoint,
-    settings: Settings,
-    *,
-    concurrency: int | None = None,
-    use_cache: bool | None = None,
-    stats: CallStats | None = None,
-    on_result: OnResult | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> list[Outcome | None]:
-    """A drop-in for ``core.fanout.fanout`` (same signature) that runs on the queue.
-
-    ``engine`` and ``concurrency`` are ignored: the workers' engines and pool
-    sizes set how much runs at once, and the shared limiter how fast.
-    """
-    return await arun_requests(requests, endpoint, settings, use_cache=use_cache, stats=stats,
-                               on_result=on_result, should_stop=should_stop)
+run_requests = sync_twin(arun_requests, name="run_requests", doc=(
+    "Blocking ``arun_requests`` (on the core's background loop; works in a notebook cell)."))

@@ -1,8 +1,7 @@
-"""The call the DataFrame accessor makes for ``mode="batch"`` gives what async mode gives.
+"""``df.llm.apply(..., mode="batch")`` gives what async mode gives, index-aligned.
 
-``df.llm.apply(..., mode="batch")`` is wired in ``llm_magics.pandas`` (not
-here); this pins the one core call it makes, on the accessor's own plan, so
-the batch result is index-aligned exactly like the async one.
+The accessor hands its plan to the core's batch backend like any other mode;
+this pins that the batch result is index-aligned exactly like the async one.
 """
 
 from __future__ import annotations
@@ -11,18 +10,14 @@ import pandas as pd
 import pytest
 from batch_helpers import POLL, batch_lines
 
-from llm_magics.core.batch import BatchJob, submit_requests
+from llm_magics.core.batch import BatchJob
 from llm_magics.pandas import register
-from llm_magics.pandas.plan import build_plan
 
 
 def batch_apply(df: pd.DataFrame, template: str, **options) -> BatchJob:
-    """Exactly what the accessor's batch mode does with its plan."""
-    plan = build_plan(df, template, system=None, schema=None, mode="async", cache=False,
-                      errors_policy="coerce", options=options)
-    return submit_requests(plan.requests, plan.endpoint, plan.settings, use_cache=plan.use_cache,
-                           index_labels=list(plan.index), finalize=plan.finalize,
-                           metadata={"source": plan.title})
+    job = df.llm.apply(template, mode="batch", cache=False, progress=False, **options)
+    assert isinstance(job, BatchJob)  # a batch returns its handle at once
+    return job
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,8 @@ import llm_magics
 import llm_magics.batch as batch
 from llm_magics import errors
 from llm_magics.core.batch import Limits, submit_requests
-from llm_magics.core.calls import prepare
-from llm_magics.core.client import resolve_endpoint
+from llm_magics.core.pipeline import build_requests, resolve_call
+from llm_magics.core.runner import run_sync
 from llm_magics.core.cost import cost_usd
 from llm_magics.core.settings import resolve
 from llm_magics.server.sim import expected_answer
@@ -201,11 +201,9 @@ def test_cancel_keeps_the_answers_so_far_and_marks_the_rest_cancelled(llm):
 
 def test_a_job_over_the_limits_is_split_and_results_stay_in_order(llm):
     prompts = [f"split {i}" for i in range(20)]
-    settings = resolve()
-    endpoint = resolve_endpoint(settings)
-    requests = [prepare(p, system=None, settings=settings, endpoint=endpoint, params={})
-                for p in prompts]
-    job = submit_requests(requests, endpoint, settings, use_cache=False,
+    call = run_sync(resolve_call({}, "batch"))
+    requests = build_requests(prompts, call)
+    job = submit_requests(requests, call.endpoint, call.settings, use_cache=False,
                           limits=Limits(max_requests=7))
     assert job.summary().batches == 3
     assert texts(job.wait(poll=POLL).results()) == [
@@ -230,13 +228,15 @@ def test_every_state_is_recorded_with_a_timestamp(llm):
     assert [t for t, _, _ in history] == sorted(t for t, _, _ in history)
 
 
-def test_results_while_running_and_a_wait_timeout_say_what_to_do(llm):
+def test_outcomes_while_running_and_a_wait_timeout_say_what_to_do(llm):
     llm.configure(batch_step_s=0.25)
     job = batch.submit(["not yet"], cache=False)
     with pytest.raises(errors.LLMError, match="still validating.*job.wait"):
-        job.results()
+        job.outcomes()  # what is in now: never blocks
     with pytest.raises(errors.APITimeoutError, match="keeps running on the server"):
         job.wait(timeout=0.1, poll=POLL)
+    with pytest.raises(errors.APITimeoutError, match="keeps running on the server"):
+        job.results(timeout=0.1)  # results() waits for the end, as every handle's does
     assert job.wait(poll=POLL).status().state == "completed"
 
 

@@ -75,7 +75,7 @@ def shell(sim: Simulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
     yield ip
     magics = magics_for(ip)
     if magics is not None:
-        magics.pending.stop_all()
+        magics.pending.cancel_all()
         magics.pending.settle_all()
         magics.chat.reset()
         if not was_loaded:

@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from llm_magics.core.client import HOSTED_DEFAULT_MODEL
+from llm_magics.core.endpoint import HOSTED_DEFAULT_MODEL
 from llm_magics.server.sim import Simulator, expected_answer
 
 REPO = Path(__file__).resolve().parents[2]

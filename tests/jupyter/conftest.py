@@ -51,7 +51,7 @@ def ip(shell: Any, sim: Simulator) -> Iterator[Any]:
     magics.chat.reset()
     shell.user_ns.pop("_llm", None)
     yield shell
-    magics.pending.stop_all()
+    magics.pending.cancel_all()
     magics.pending.settle_all()
     magics.widgets = "auto"
 

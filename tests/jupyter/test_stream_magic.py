@@ -157,7 +157,7 @@ def test_stop_button_stops_the_stream_and_keeps_the_text(ip, sim, widgets):
     while len(item.run.parts) < 5 and time.monotonic() < deadline:
         time.sleep(0.01)
     item.view.stop_button.click()  # what a click in the browser runs in the kernel
-    assert item.run.wait(5)
+    assert item.run.wait(5).done()
     run(ip, "pass")
     kept = ip.user_ns["kept"]
     assert kept.finish_reason == "stopped" and 5 <= len(kept.text.split()) < 500

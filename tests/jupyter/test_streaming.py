@@ -85,7 +85,7 @@ def test_run_streams_the_servers_answer_and_ends_with_exactly_that_text(ip, sim)
     seen: list[str] = []
     run = StreamRun(user("TOKENS:30 go"), {"model": MODEL},
                     on_update=lambda r: seen.append(r.text)).start()
-    assert run.wait(10)
+    assert run.wait(10).done()
     body = {"model": MODEL, "messages": user("TOKENS:30 go")}
     assert run.status == "done" and run.error is None
     assert run.text == run.response.text == expected_answer(body, sim.config)
@@ -100,8 +100,8 @@ def test_stop_keeps_the_partial_text_and_ends_the_request(ip, sim):
     deadline = time.monotonic() + 5
     while len(run.parts) < 5 and time.monotonic() < deadline:
         time.sleep(0.01)
-    run.stop()
-    assert run.wait(5)
+    run.cancel()
+    assert run.wait(5).done()
     partial = run.outcome()
     assert run.status == "stopped" and run.response is None
     assert partial.finish_reason == "stopped" and partial.text == run.text
@@ -112,14 +112,14 @@ def test_stop_keeps_the_partial_text_and_ends_the_request(ip, sim):
 def test_stop_before_the_loop_starts_still_finishes(ip, sim):
     run = StreamRun(user("hello"), {"model": MODEL})
     run.start()
-    run.stop()
-    assert run.wait(5)
+    run.cancel()
+    assert run.wait(5).done()
     assert run.status in ("stopped", "done")  # whichever won; it must end either way
 
 
 def test_a_dropped_stream_ends_in_error_with_the_partial_text(ip, sim):
     run = StreamRun(user("DROP:3 TOKENS:20 go"), {"model": MODEL}, use_cache=False).start()
-    assert run.wait(10)
+    assert run.wait(10).done()
     assert run.status == "error" and isinstance(run.error, StreamInterruptedError)
     assert len(run.parts) == 3
     assert run.outcome().text == run.error.partial_text == run.text

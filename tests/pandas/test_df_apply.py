@@ -169,6 +169,6 @@ def test_public_surface_is_pinned():
     import llm_magics.pandas as face
 
     assert sorted(face.__all__) == sorted([
-        "register", "LLMDataFrameAccessor", "LLMSeriesAccessor", "ApplyJob", "RowError",
+        "register", "LLMDataFrameAccessor", "LLMSeriesAccessor", "RowError",
     ])
     assert all(hasattr(face, name) for name in face.__all__)

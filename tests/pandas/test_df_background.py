@@ -13,7 +13,7 @@ import pytest
 from llm_magics import errors
 from llm_magics.core.engine import get_engine
 from llm_magics.core.settings import resolve
-from llm_magics.pandas import ApplyJob
+from llm_magics.core.jobs import FanoutJob
 
 ROWS = 40
 
@@ -40,11 +40,11 @@ def test_background_returns_at_once_and_result_matches_a_foreground_run(llm):
     df = words(12)
     started = time.monotonic()
     job = df.llm.apply("Define {w}", background=True, concurrency=4, progress=False)
-    assert isinstance(job, ApplyJob)
+    assert isinstance(job, FanoutJob)
     assert time.monotonic() - started < 0.3 and not job.done()  # 3 rounds take 0.3 s
     wait_until(lambda: job.progress["done"] >= 4)
     assert 4 <= job.progress["done"] < 12 and job.progress["total"] == 12
-    result = job.result(timeout=10)
+    result = job.results(timeout=10)
     assert job.done() and job.progress["state"] == "done" and job.progress["done"] == 12
     assert job.stats.completed == 12 and "done: 12/12 rows" in repr(job)
     again = df.llm.apply("Define {w}", progress=False)  # from the cache, same values
@@ -58,9 +58,9 @@ def test_cancel_then_rerun_makes_exactly_one_call_per_row(llm):
     job = df.llm.apply("Define {w}", background=True, concurrency=4, progress=False)
     wait_until(lambda: llm.stats["chat_requests"] >= ROWS // 2)
     assert job.cancel() is True
-    assert job.wait(timeout=10)
-    with pytest.raises(errors.CancelledError, match="run the same apply again"):
-        job.result()
+    assert job.wait(timeout=10).done()
+    with pytest.raises(errors.CancelledError, match="run the same call again"):
+        job.results()
     first = llm.stats["chat_requests"]
     assert ROWS // 2 <= first < ROWS
     assert cached_rows() == first  # in-flight calls finished into the cache
@@ -112,11 +112,11 @@ def test_background_errors_raise_from_result_in_raise_mode(llm):
     job = pd.DataFrame({"p": ["ECHO: a", "STATUS:400 b"]}).llm.apply(
         "{p}", background=True, errors="raise", progress=False)
     with pytest.raises(errors.InvalidRequestError, match="1 of 2 rows failed"):
-        job.result(timeout=10)
+        job.results(timeout=10)
     assert job.progress["errors"] == 1
 
 
 def test_cancel_after_the_end_is_a_no_op(llm):
     job = words(3).llm.apply("{w}", background=True, progress=False)
-    job.result(timeout=10)
-    assert job.cancel() is False and job.result().notna().all()
+    job.results(timeout=10)
+    assert job.cancel() is False and job.results().notna().all()

@@ -6,7 +6,9 @@ import pandas as pd
 import pytest
 
 from llm_magics.core.cost import cost_usd
-from llm_magics.core.estimate import LOCAL_PLACEHOLDER_URL, estimate_requests, planning_endpoint
+from llm_magics.core.estimate import estimate_requests
+from llm_magics.core.providers import planning_endpoint
+from llm_magics.local.provider import PLACEHOLDER_URL
 from llm_magics.core.settings import resolve
 from llm_magics.core.tokens import estimate_prompt_tokens
 from llm_magics.core.types import Usage
@@ -42,7 +44,7 @@ def test_max_tokens_is_the_assumed_answer_length_and_unknown_models_have_no_pric
 
 def test_unconfigured_estimate_plans_without_starting_the_local_model():
     endpoint, exact = planning_endpoint(resolve())
-    assert endpoint.base_url == LOCAL_PLACEHOLDER_URL and not exact
+    assert endpoint.base_url == PLACEHOLDER_URL and not exact
     est = pd.DataFrame({"w": ["a"]}).llm.estimate("{w}", model="gpt-4o")
     assert est.calls == 1 and est.cost_usd is not None
 

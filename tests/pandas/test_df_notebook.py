@@ -84,7 +84,7 @@ def test_schema_gives_typed_columns(executed):
 
 def test_background_job_finishes_and_a_rerun_sends_nothing(executed):
     cells, stats, _ = executed
-    assert "<ApplyJob" in text_of(cells["background"])
+    assert "<FanoutJob" in text_of(cells["background"])
     assert "done 6 / 6" in text_of(cells["result"])
     assert "identical: True" in text_of(cells["rerun"])
     # 4 summaries + 4 labels + 3 refusal demo + 4 translations; the typo and re-run send none

@@ -18,7 +18,7 @@ def test_unreachable_redis_names_the_url_and_how_to_start_it(sim):
     url = f"redis://:secret-pw@127.0.0.1:{free_port()}/0"
     started = time.monotonic()
     with pytest.raises(BrokerUnavailableError) as caught:
-        run_requests(requests(3, sim.base_url), None, submitter(url, sim.base_url),
+        run_requests(requests(3, sim.base_url), submitter(url, sim.base_url),
                      config=FAST)
     assert time.monotonic() - started < 5
     message = caught.value.message

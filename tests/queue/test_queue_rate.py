@@ -40,7 +40,7 @@ def test_two_workers_together_stay_within_the_limit_and_use_most_of_it(
         start_worker(limited_sim.base_url, concurrency=8, config=CONFIG)
     stats = llm_magics.CallStats()
     settings = submitter(redis_url, limited_sim.base_url, rpm=RPM)  # the limit, stated once
-    out = run_requests(requests(ROWS, limited_sim.base_url), None, settings, config=CONFIG,
+    out = run_requests(requests(ROWS, limited_sim.base_url), settings, config=CONFIG,
                        stats=stats)
 
     assert all(isinstance(r, Response) for r in out)

@@ -67,7 +67,7 @@ def test_outcomes_come_back_in_input_order_deduplicated_with_errors_in_place(sim
     bad = errors.InvalidRequestError("empty prompt")
     given = [reqs[0], None, bad, *reqs[1:], reqs[0], reqs[3]]
     seen: Counter[int] = Counter()
-    out = run_requests(given, None, settings, config=FAST,
+    out = run_requests(given, settings, config=FAST,
                        on_result=lambda i, _: seen.update([i]))
     assert out[1] is None and out[2] is bad
     for req, got in zip([reqs[0], *reqs[1:], reqs[0], reqs[3]], [out[0], *out[3:]],
@@ -80,7 +80,7 @@ def test_outcomes_come_back_in_input_order_deduplicated_with_errors_in_place(sim
 def test_a_rerun_is_answered_by_the_cache_without_queueing(sim, settings):
     reqs = requests(10, sim.base_url)
     stats = llm_magics.CallStats()
-    run_requests(reqs, None, settings, config=FAST)
+    run_requests(reqs, settings, config=FAST)
     run = QueueRun(reqs, settings, config=FAST, stats=stats)
     assert run.to_send == 0
     assert all(r.cached for r in run.results) and stats.cached == 10
@@ -93,7 +93,7 @@ def test_a_failed_row_is_an_error_value_and_the_rest_succeed(sim, settings):
     refused = reqs[1].__class__([{"role": "user", "content": f"STATUS:400 {tag()}"}],
                                 MODEL, sim.base_url)
     stats = llm_magics.CallStats()
-    out = run_requests([reqs[0], refused, reqs[2]], None, settings, config=FAST, stats=stats)
+    out = run_requests([reqs[0], refused, reqs[2]], settings, config=FAST, stats=stats)
     assert isinstance(out[1], errors.InvalidRequestError) and out[1].status_code == 400
     assert isinstance(out[0], Response) and isinstance(out[2], Response)
     assert (stats.completed, stats.failed, stats.attempts) == (2, 1, 3)
@@ -156,7 +156,7 @@ def test_the_api_key_is_nowhere_in_redis_or_the_worker_log(fleet, sim, settings,
 
 
 def test_collected_results_are_removed_from_redis(sim, settings, redis_server):
-    run_requests(requests(5, sim.base_url), None, settings, config=FAST)
+    run_requests(requests(5, sim.base_url), settings, config=FAST)
     client = redis.Redis.from_url(redis_server.url)
     assert list(client.scan_iter("celery-task-meta-*")) == []
 
@@ -164,7 +164,7 @@ def test_collected_results_are_removed_from_redis(sim, settings, redis_server):
 def test_cancel_revokes_what_has_not_started(sim, settings):
     sim.configure(latency_s=0.4)
     done: list[int] = []
-    future = submit(queue.arun_requests(requests(60, sim.base_url), None, settings,
+    future = submit(queue.arun_requests(requests(60, sim.base_url), settings,
                                         config=FAST, on_result=lambda i, _: done.append(i)))
     while len(done) < 3:
         time.sleep(0.02)
@@ -190,7 +190,7 @@ def test_map_face_needs_no_key_in_the_notebook(sim, redis_server, monkeypatch):
 def test_a_graceful_stop_returns_every_row_with_the_unsent_ones_cancelled(sim, settings):
     sim.configure(latency_s=0.4)
     done: list[int] = []
-    out = run_requests(requests(60, sim.base_url), None, settings, config=FAST,
+    out = run_requests(requests(60, sim.base_url), settings, config=FAST,
                        on_result=lambda i, _: done.append(i),
                        should_stop=lambda: len(done) >= 3)
     answered = [r for r in out if isinstance(r, Response)]
@@ -201,23 +201,20 @@ def test_a_graceful_stop_returns_every_row_with_the_unsent_ones_cancelled(sim, s
     assert sim.stats["chat_requests"] <= len(answered) + 2 * CONCURRENCY
 
 
-def test_queue_fanout_takes_every_argument_fanout_takes():
-    import inspect
+def test_the_queue_is_a_backend_of_the_core_registry():
+    from llm_magics.core.registry import get_backend
+    from llm_magics.queue.backend import QueueBackend
 
-    from llm_magics.core.fanout import fanout
-
-    ours = inspect.signature(queue.queue_fanout).parameters
-    for name, param in inspect.signature(fanout).parameters.items():
-        assert name in ours and ours[name].kind == param.kind, name
+    assert isinstance(get_backend("queue"), QueueBackend)
 
 
 def test_answers_from_the_workers_cache_are_kept_in_the_notebooks_cache(sim, redis_server,
                                                                        tmp_path):
     reqs = requests(5, sim.base_url)
-    run_requests(reqs, None, submitter(redis_server.url, sim.base_url,
+    run_requests(reqs, submitter(redis_server.url, sim.base_url,
                                        cache_path=tmp_path / "first.sqlite"), config=FAST)
     other = submitter(redis_server.url, sim.base_url, cache_path=tmp_path / "other.sqlite")
-    out = run_requests(reqs, None, other, config=FAST)  # a new notebook, same workers
+    out = run_requests(reqs, other, config=FAST)  # a new notebook, same workers
     assert all(r.cached for r in out) and sim.stats["chat_requests"] == 5
     assert QueueRun(reqs, other, config=FAST).to_send == 0
 

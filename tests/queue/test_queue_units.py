@@ -33,8 +33,7 @@ REQ = Request([{"role": "user", "content": "hi"}], "m", "http://h/v1", {"tempera
 
 def test_public_api_is_pinned():
     assert sorted(queue.__all__) == sorted([
-        "map", "amap", "run_requests", "arun_requests", "queue_fanout", "queue_endpoint",
-        "resolve_queue_call",
+        "map", "amap", "run_requests", "arun_requests",
         "QueueRun", "QueueConfig", "PRIORITY_LEVELS", "make_app", "get_app", "check_broker",
         "check_workers", "RedisRateLimiter", "RedisLimiterFactory", "store_limits",
         "QueueError", "BrokerUnavailableError", "NoWorkerError",

@@ -11,9 +11,10 @@ time (it is never stored).
     [Response(text='...'), Response(text='...')]
     >>> job.status().saving_usd                                        # doctest: +SKIP
 
-Sync methods wait on the core's event-loop thread (Ctrl-C stops the wait, not
-the batch: it keeps running on the server); ``astatus``, ``aresults``,
-``until_done``, ``acancel`` and ``aretry_failed`` are their async forms.
+It has the shape of every handle (``core.jobs``): ``status()``, ``done()``,
+``wait()``, ``results()`` (waits for the end), ``cancel()``. Sync methods are
+generated from the async ones and wait on the core's event-loop thread (Ctrl-C
+stops the wait, not the batch: it keeps running on the server).
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 from ... import errors
-from ..client import NO_KEY, OPENAI_HOST, Endpoint
+from ..endpoint import NO_KEY, OPENAI_HOST, Endpoint
 from ..jobstore import JobRecord, JobStore, get_store
-from ..runner import in_runner_thread, run_sync, submit
+from ..runner import on_loop, run_sync, sync_twin
 from ..settings import Settings, resolve
 from . import runner
 from .jsonl import Outcome, gc_paused, outcome_from_record
@@ -35,16 +36,7 @@ from .poll import poll_delays
 from .runner import JobContext, Limits
 from .summary import JobSummary, summarize
 
-__all__ = ["BatchJob", "get_job", "jobs", "outcomes_of", "error_entry", "on_core_loop"]
-
-T = TypeVar("T")
-
-
-async def on_core_loop(coro: Coroutine[Any, Any, T]) -> T:
-    """Await ``coro`` on the core's loop from any loop (clients and locks live there)."""
-    if in_runner_thread():
-        return await coro
-    return await asyncio.wrap_future(submit(coro))
+__all__ = ["BatchJob", "get_job", "jobs", "outcomes_of", "error_entry"]
 
 
 class BatchJob:
@@ -115,17 +107,19 @@ class BatchJob:
         return summarize(self._store, self.record)
 
     async def astatus(self) -> JobSummary:
-        """Ask the server, download batches that ended, and summarise."""
-        return await on_core_loop(runner.refresh(self._context()))
-
-    def status(self) -> JobSummary:
         """Refresh from the server: state, counts, cost at batch price and the saving."""
-        return run_sync(runner.refresh(self._context()))
+        return await on_loop(runner.refresh(self._context()))
+
+    status = sync_twin(astatus, name="status")
+
+    def done(self) -> bool:
+        """True once the job has ended, as last seen (no request)."""
+        return self.summary().done
 
     async def until_done(self, timeout: float | None = None, poll: float | None = None
                          ) -> JobSummary:
         """Poll until every batch has ended; see ``wait``."""
-        return await on_core_loop(self._until_done(timeout, poll))
+        return await on_loop(self._until_done(timeout, poll))
 
     async def _until_done(self, timeout: float | None, poll: float | None) -> JobSummary:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -158,8 +152,28 @@ class BatchJob:
         return self
 
     # -- results -------------------------------------------------------------------------
-    async def aresults(self) -> list[Outcome | None]:
-        return await on_core_loop(self._outcomes())
+    async def aoutcomes(self) -> list[Outcome | None]:
+        """One value per input, in input order: ``Response``, ``LLMError``, or ``None``.
+
+        Raises if the job is still running (``wait()`` first, or ``results()``).
+        """
+        return await on_loop(self._outcomes())
+
+    outcomes = sync_twin(aoutcomes, name="outcomes")
+
+    async def aresults(self, timeout: float | None = None) -> Any:
+        """Wait for the end, then the results in input order (or, for a job submitted
+        with ``finalize=``, its result: the accessor's Series).
+
+        Each input gets a ``Response``, an ``LLMError`` (the row failed, expired or
+        was cancelled: ``retry_failed()`` resends those), or ``None`` (the input
+        was ``None``). ``timeout`` raises ``APITimeoutError`` if it is still running.
+        """
+        await self.until_done(timeout)
+        outcomes = await self.aoutcomes()
+        return self._finalize(outcomes) if self._finalize is not None else outcomes
+
+    results = sync_twin(aresults, name="results")
 
     async def _outcomes(self) -> list[Outcome | None]:
         summary = self.summary()
@@ -173,44 +187,31 @@ class BatchJob:
             )
         return await asyncio.to_thread(outcomes_of, self._store, self.record)
 
-    def outcomes(self) -> list[Outcome | None]:
-        """One value per input, in input order: ``Response``, ``LLMError``, or ``None``."""
-        return run_sync(self._outcomes())
-
-    def results(self) -> Any:
-        """The results in input order (or, for a job submitted with ``finalize=``, its result).
-
-        Each input gets a ``Response``, an ``LLMError`` (the row failed, expired or
-        was cancelled: ``retry_failed()`` resends those), or ``None`` (the input
-        was ``None``). Raises if the job is still running.
-        """
-        outcomes = self.outcomes()
-        return self._finalize(outcomes) if self._finalize is not None else outcomes
-
     def errors(self) -> dict[int, errors.LLMError]:
         """Input position -> error, for the inputs that got no answer."""
         return {i: o for i, o in enumerate(self.outcomes()) if isinstance(o, errors.LLMError)}
 
     # -- changing course -----------------------------------------------------------------
-    async def acancel(self) -> JobSummary:
-        return await on_core_loop(runner.cancel(self._context()))
+    async def acancel(self, now: bool = False) -> JobSummary:
+        """Cancel the running batches. Answers already made are kept; the rest are errors.
 
-    def cancel(self) -> JobSummary:
-        """Cancel the running batches. Answers already made are kept; the rest are errors."""
-        return run_sync(runner.cancel(self._context()))
+        A batch is always cancelled on the server, which returns what it already
+        answered, so ``now`` (the hard stop of a fan-out) changes nothing here.
+        """
+        return await on_loop(runner.cancel(self._context()))
+
+    cancel = sync_twin(acancel, name="cancel")
 
     async def aretry_failed(self) -> BatchJob:
-        await on_core_loop(runner.retry(self._context(), self._limits))
-        return self
-
-    def retry_failed(self) -> BatchJob:
         """Send every input that ended without an answer again, as a new batch of this job.
 
         Answers already in are kept. Does nothing if every input has an answer.
         Returns the job: ``job.retry_failed().wait().results()``.
         """
-        run_sync(runner.retry(self._context(), self._limits))
+        await on_loop(runner.retry(self._context(), self._limits))
         return self
+
+    retry_failed = sync_twin(aretry_failed, name="retry_failed")
 
     # -- money and history ---------------------------------------------------------------
     @property

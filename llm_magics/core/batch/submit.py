@@ -1,7 +1,7 @@
 """Start a Batch API job: from prepared requests, from prompts, or from a JSONL file.
 
-Three doors, one room. ``submit_requests`` is what the faces call with
-requests they prepared (the DataFrame accessor's ``mode="batch"``, the
+Three doors, one room. ``submit_requests`` is what the batch backend calls with
+requests the faces prepared (the DataFrame accessor's ``mode="batch"``, the
 ``%llm_batch`` magic); ``submit_prompts`` is ``llm_magics.batch.submit``;
 ``submit_jsonl`` sends a batch file written elsewhere. Each one:
 
@@ -23,16 +23,17 @@ from pathlib import Path
 from typing import Any
 
 from ... import errors
-from ..calls import prepare, split_options
-from ..client import Endpoint, resolve_endpoint
+from ..endpoint import Endpoint
 from ..jobstore import JobRecord, get_store
+from ..pipeline import build_requests, resolve_call
 from ..policy.cache import get_cache
-from ..runner import run_sync
-from ..settings import Settings, resolve
+from ..requestset import RequestSet
+from ..runner import on_loop, sync_twin
+from ..settings import Settings
 from ..types import Messages, Priority, Request
 from . import runner
 from .constants import BATCH_ENDPOINT
-from .job import BatchJob, error_entry, on_core_loop
+from .job import BatchJob, error_entry
 from .jsonl import Outcome, build_line, custom_id_for
 from .runner import JobContext, Limits
 from .split import fits
@@ -46,7 +47,6 @@ __all__ = [
     "asubmit_prompts",
     "submit_jsonl",
     "asubmit_jsonl",
-    "batch_settings",
 ]
 
 Finalize = Callable[[list[Outcome | None]], Any]
@@ -65,63 +65,40 @@ class Prepared:
 
 
 def prepare_lines(requests: Sequence[Request | errors.LLMError | None], *,
-                  max_bytes: int) -> Prepared:
-    """Inputs to lines: one per distinct request, its ``custom_id`` from its first position."""
-    out = Prepared()
-    seen: dict[str, Any] = {}  # cache key -> custom_id or error entry
-    for i, req in enumerate(requests):
-        if req is None:
-            out.positions.append(None)
-            continue
-        if isinstance(req, errors.LLMError):
-            out.positions.append(error_entry(req))
-            continue
-        if not isinstance(req, Request):
-            out.positions.append(error_entry(errors.InvalidRequestError(
-                f"Input {i} is a {type(req).__name__}, not a prepared Request.")))
-            continue
-        key = req.cache_key()
-        entry = seen.get(key)
-        if entry is None:
-            cid = custom_id_for(i, key)
-            line = build_line(cid, req.body())
-            size = len(line.encode())
-            if fits(size, max_bytes):
-                out.lines.append((cid, line, key))
-                entry = cid
-            else:
-                entry = error_entry(errors.InvalidRequestError(
-                    f"This request is {size:,} bytes as a batch line; a batch file holds "
-                    f"at most {max_bytes:,}. Shorten it or send it with mode='async'."))
-            seen[key] = entry
-        out.positions.append(entry)
-    return out
+                  max_bytes: int, settings: Settings | None = None) -> Prepared:
+    """Inputs to lines: one per distinct request, its ``custom_id`` from its first position.
 
-
-def _answer_from_cache(prepared: Prepared, settings: Settings) -> None:
-    cache = get_cache(settings.cache_path)
-    keys = {key: cid for cid, _, key in prepared.lines if key}
-    for key, response in cache.get_many(keys).items():
-        cid = keys[key]
-        prepared.cached[cid] = json.dumps(
-            {"custom_id": cid, "cached": response.to_dict()}, separators=(",", ":"))
-
-
-def batch_settings(options: dict[str, Any]) -> tuple[Settings, Endpoint, dict[str, Any]]:
-    """Settings, endpoint and request params for a batch call, refusing the local model.
-
-    The embedded llama.cpp server has no Batch API, so a batch without a base
-    URL or key fails here with what to set, instead of starting the model.
+    Dedupe and the cache lookup are the pipeline's own (``RequestSet``): with
+    ``settings`` (and the cache on) lines the cache answers are stored as
+    answered, and nothing is sent for them.
     """
-    setting_args, params = split_options(options)
-    settings = resolve(**setting_args)
-    if settings.base_url is None and settings.api_key is None:
-        raise errors.ConfigurationError(
-            "The Batch API needs an OpenAI-compatible server that has it: set OPENAI_API_KEY "
-            "(and OPENAI_BASE_URL for another server), or llm_magics.configure(base_url=..., "
-            "api_key=...). The embedded local model has no Batch API; use mode='async'."
-        )
-    return settings, resolve_endpoint(settings), params
+    checked = [r if r is None or isinstance(r, (Request, errors.LLMError)) else
+               errors.InvalidRequestError(f"Input {i} is a {type(r).__name__}, not a prepared "
+                                          "Request.") for i, r in enumerate(requests)]
+    cache = get_cache(settings.cache_path) if settings is not None and settings.cache else None
+    unique = RequestSet(checked, cache=cache)
+    out = Prepared()
+    entries: dict[str, Any] = {}  # cache key -> custom_id or error entry
+    for key, req in unique.unique.items():
+        cid = custom_id_for(unique.first_index(key), key)
+        line = build_line(cid, req.body())
+        size = len(line.encode())
+        if not fits(size, max_bytes):
+            entries[key] = error_entry(errors.InvalidRequestError(
+                f"This request is {size:,} bytes as a batch line; a batch file holds "
+                f"at most {max_bytes:,}. Shorten it or send it with mode='async'."))
+            continue
+        entries[key] = cid
+        out.lines.append((cid, line, key))
+        if key in unique.hits:
+            out.cached[cid] = json.dumps({"custom_id": cid, "cached": unique.hits[key].to_dict()},
+                                         separators=(",", ":"))
+    for item in checked:
+        if isinstance(item, Request):
+            out.positions.append(entries[item.cache_key()])
+        else:
+            out.positions.append(None if item is None else error_entry(item))
+    return out
 
 
 # -- the shared tail ----------------------------------------------------------------------------
@@ -129,9 +106,9 @@ async def _start(prepared: Prepared, *, settings: Settings, endpoint: Endpoint, 
                  use_cache: bool, metadata: dict[str, Any] | None,
                  index_labels: Sequence[Any] | None, limits: Limits,
                  finalize: Finalize | None) -> BatchJob:
-    if endpoint.local:
+    if not endpoint.has_batch_api:
         raise errors.ConfigurationError(
-            "The embedded local model has no Batch API; use mode='async', or point base_url "
+            f"{endpoint.base_url} has no Batch API; use mode='async', or point base_url "
             "at a server with /v1/batches (OpenAI, the simulator).")
     store = get_store(settings.jobstore_path)
     record = JobRecord(
@@ -175,28 +152,18 @@ async def asubmit_requests(
     use = settings.cache if use_cache is None else use_cache
 
     async def run() -> BatchJob:
-        prepared = await asyncio.to_thread(prepare_lines, requests, max_bytes=limits.max_bytes)
-        if use:
-            await asyncio.to_thread(_answer_from_cache, prepared, settings)
+        prepared = await asyncio.to_thread(prepare_lines, requests, max_bytes=limits.max_bytes,
+                                           settings=settings if use else None)
         return await _start(prepared, settings=settings, endpoint=endpoint, model=endpoint.model,
                             use_cache=use, metadata=metadata, index_labels=index_labels,
                             limits=limits, finalize=finalize)
 
-    return await on_core_loop(run())
+    return await on_loop(run())
 
 
-def submit_requests(
-    requests: Sequence[Request | errors.LLMError | None],
-    endpoint: Endpoint,
-    settings: Settings,
-    *,
-    use_cache: bool | None = None,
-    index_labels: Sequence[Any] | None = None,
-    metadata: dict[str, Any] | None = None,
-    finalize: Finalize | None = None,
-    limits: Limits | None = None,
-) -> BatchJob:
-    """Submit prepared requests as a Batch API job and return its handle at once.
+submit_requests = sync_twin(
+    asubmit_requests, name="submit_requests",
+    doc="""Submit prepared requests as a Batch API job and return its handle at once.
 
     ``requests`` are in input order; ``None`` (nothing to send) and errors (a
     row that failed before sending) keep their slot, so ``job.results()`` has
@@ -204,11 +171,8 @@ def submit_requests(
     stored with the job. ``finalize`` turns the outcome list into what
     ``job.results()`` returns in this process (the accessor's Series).
 
-        >>> job = submit_requests(plan.requests, plan.endpoint, plan.settings)  # doctest: +SKIP
-    """
-    return run_sync(asubmit_requests(
-        requests, endpoint, settings, use_cache=use_cache, index_labels=index_labels,
-        metadata=metadata, finalize=finalize, limits=limits))
+        >>> job = submit_requests(requests, endpoint, settings)  # doctest: +SKIP
+    """)
 
 
 # -- from prompts (llm_magics.batch.submit) -----------------------------------------------------
@@ -224,35 +188,26 @@ async def asubmit_prompts(
     limits: Limits | None = None,
     **options: Any,
 ) -> BatchJob:
-    """``await`` form of ``submit_prompts``."""
-    settings, endpoint, params = batch_settings({"model": model, **options})
-    requests: list[Request | errors.LLMError | None] = []
-    for p in prompts_or_messages:
-        if p is None:
-            requests.append(None)
-            continue
-        try:
-            requests.append(prepare(p, system=system, settings=settings, endpoint=endpoint,
-                                    params=params, priority=priority))
-        except errors.LLMError as err:  # an empty prompt is an error in its slot
-            requests.append(err)
-    return await asubmit_requests(requests, endpoint, settings, use_cache=cache,
+    """Send prompts (or message lists) through the Batch API at half price; returns at once.
+
+        >>> job = await asubmit_prompts([f"Define {w}" for w in words])   # doctest: +SKIP
+
+    ``options`` are settings (``base_url``, ``api_key``, ``jobstore_path``...) or
+    request fields (``temperature``, ``max_tokens``...). Answers already in the
+    response cache are not sent again (``cache=False`` sends everything).
+    ``None`` prompts send nothing and get ``None``; ``index_labels`` (row labels)
+    are stored with the job; ``metadata`` goes to the server's batch metadata.
+    """
+    call = await resolve_call({"model": model, **options}, "batch")
+    requests = build_requests(prompts_or_messages, call, system=system, priority=priority,
+                              none_sends_nothing=True)
+    return await asubmit_requests(requests, call.endpoint, call.settings, use_cache=cache,
                                   metadata=metadata, index_labels=index_labels, limits=limits)
 
 
-def submit_prompts(
-    prompts_or_messages: Sequence[str | Messages | None],
-    *,
-    model: str | None = None,
-    system: str | None = None,
-    priority: Priority | None = None,
-    cache: bool | None = None,
-    metadata: dict[str, Any] | None = None,
-    index_labels: Sequence[Any] | None = None,
-    limits: Limits | None = None,
-    **options: Any,
-) -> BatchJob:
-    """Send prompts (or message lists) through the Batch API at half price; returns at once.
+submit_prompts = sync_twin(
+    asubmit_prompts, name="submit_prompts",
+    doc="""Send prompts (or message lists) through the Batch API at half price; returns at once.
 
         >>> job = submit([f"Define {w}" for w in words], model="gpt-4o-mini")  # doctest: +SKIP
         >>> answers = job.wait().results()                                    # doctest: +SKIP
@@ -262,10 +217,7 @@ def submit_prompts(
     response cache are not sent again (``cache=False`` sends everything).
     ``None`` prompts send nothing and get ``None``; ``index_labels`` (row labels)
     are stored with the job; ``metadata`` goes to the server's batch metadata.
-    """
-    return run_sync(asubmit_prompts(
-        prompts_or_messages, model=model, system=system, priority=priority, cache=cache,
-        metadata=metadata, index_labels=index_labels, limits=limits, **options))
+    """)
 
 
 # -- from a JSONL file ----------------------------------------------------------------------------
@@ -309,22 +261,24 @@ def _read_jsonl_input(source: str | Path | bytes) -> Prepared:
 
 async def asubmit_jsonl(source: str | Path | bytes, *, metadata: dict[str, Any] | None = None,
                         limits: Limits | None = None, **options: Any) -> BatchJob:
-    """``await`` form of ``submit_jsonl``."""
-    settings, endpoint, _ = batch_settings(options)
+    """Submit a batch input file written elsewhere; results come back in its line order.
+
+        >>> job = await asubmit_jsonl("requests.jsonl")       # doctest: +SKIP
+    """
+    call = await resolve_call(options, "batch")
     prepared = _read_jsonl_input(source)
-    model = _first_model(prepared) or endpoint.model
-    return await on_core_loop(_start(
-        prepared, settings=settings, endpoint=endpoint, model=model, use_cache=False,
+    model = _first_model(prepared) or call.endpoint.model
+    return await on_loop(_start(
+        prepared, settings=call.settings, endpoint=call.endpoint, model=model, use_cache=False,
         metadata=metadata, index_labels=None, limits=limits or Limits(), finalize=None))
 
 
-def submit_jsonl(source: str | Path | bytes, *, metadata: dict[str, Any] | None = None,
-                 limits: Limits | None = None, **options: Any) -> BatchJob:
-    """Submit a batch input file written elsewhere; results come back in its line order.
+submit_jsonl = sync_twin(
+    asubmit_jsonl, name="submit_jsonl",
+    doc="""Submit a batch input file written elsewhere; results come back in its line order.
 
         >>> job = submit_jsonl("requests.jsonl")       # doctest: +SKIP
-    """
-    return run_sync(asubmit_jsonl(source, metadata=metadata, limits=limits, **options))
+    """)
 
 
 def _first_model(prepared: Prepared) -> str | None:

@@ -2,9 +2,9 @@
 
 Each line is checked like a sync request (same 400/404 bodies), grouped by
 model (the engine keeps one limiter and breaker per model) and sent through
-``core.fanout``, which also answers lines whose request is already in the
-response cache without a call. Every answer is committed to the store as it
-arrives; that commit is what makes a restart skip the line.
+the core's in-process backend (``send_all``), which also answers lines whose
+request is already in the response cache without a call. Every answer is
+committed to the store as it arrives; that commit is what makes a restart skip the line.
 
 A transient failure (429 or 5xx after the engine's own retries, a timeout,
 an open breaker, an unreachable upstream) leaves the line pending for the
@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ... import errors
+from ...core.backends.inprocess import send_all
 from ...core.engine import Engine
-from ...core.fanout import fanout
 from ...core.settings import Settings
 from ...core.types import Request, Response
 from ..batch_api import BatchRecord, output_record
@@ -100,7 +100,7 @@ class LineRunner:
                 body = completion_body(outcome)
                 self._finish(record, idx, output_record(custom_id, 200, body), ok=True)
                 return
-            if outcome is None:  # not produced by fanout for Request inputs; keep it pending
+            if outcome is None:  # not produced for Request inputs; keep it pending
                 left += 1
                 return
             key = (record.id, idx)
@@ -116,7 +116,7 @@ class LineRunner:
             self._finish(record, idx, output_record(custom_id, err.status_code, err.body),
                          ok=False)
 
-        await fanout(
+        await send_all(
             self.engine,
             [request for _, _, request in items],
             self.upstream.endpoint(model),

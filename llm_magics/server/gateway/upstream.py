@@ -9,9 +9,10 @@ cache and the batch store never see it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from ...core.client import NO_KEY, Endpoint
+from ...core.endpoint import NO_KEY, Endpoint
+from ...core.providers import default_provider_endpoint
 from ...core.settings import resolve
 from ...errors import ConfigurationError
 
@@ -31,13 +32,17 @@ class Upstream:
     base_url: str
     api_key: str = field(repr=False)
     served_model: str | None = None
+    provided: Endpoint | None = field(default=None, repr=False)
+    """The provider's endpoint when the upstream is the default provider (``local``)."""
 
     @property
     def local(self) -> bool:
         return self.served_model is not None
 
     def endpoint(self, model: str) -> Endpoint:
-        return Endpoint(self.base_url, model, self.api_key, local=self.local)
+        if self.provided is not None:
+            return replace(self.provided, model=model)
+        return Endpoint(self.base_url, model, self.api_key)
 
     def scrub(self, text: str) -> str:
         """``text`` with the upstream key masked, for anything that came back from upstream."""
@@ -61,10 +66,9 @@ def upstream_key(env_name: str | None) -> str | None:
 def resolve_upstream(spec: str, key: str | None) -> Upstream:
     """``spec`` is a base URL or ``local`` (starts the embedded model if it is not running)."""
     if spec == LOCAL:
-        from ... import local
-
-        server = local.ensure_server()
-        return Upstream(server.base_url, NO_KEY, served_model=server.model)
+        provided = default_provider_endpoint(resolve())
+        return Upstream(provided.base_url, NO_KEY, served_model=provided.model,
+                        provided=provided)
     if not spec.startswith(("http://", "https://")):
         raise ConfigurationError(
             f"--upstream {spec!r}: expected a base URL such as http://127.0.0.1:8000/v1, "

@@ -1,0 +1,60 @@
+"""Plug the parts into the core's registries; the one place that names them all.
+
+The core finds backends, the default provider and the notebook progress view
+through ``core.registry`` and imports none of them. This module, at the top of
+the package, says what fills each slot. Every entry is a factory that imports
+its part on first use, so ``import llm_magics`` stays light and an optional
+extra that is not installed costs nothing until it is asked for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import errors
+from .core import registry
+
+__all__ = ["install"]
+
+
+def _in_process() -> Any:
+    from .core.backends.inprocess import InProcessBackend
+
+    return InProcessBackend()
+
+
+def _batch() -> Any:
+    from .core.backends.batch import BatchBackend
+
+    return BatchBackend()
+
+
+def _queue() -> Any:
+    try:
+        from .queue.backend import QueueBackend
+    except ImportError as err:
+        raise errors.ConfigurationError(
+            'mode="queue" needs the queue extra: pip install "llm-exec-magics[queue]", then '
+            "start redis-server and `llm-magics worker`."
+        ) from err
+    return QueueBackend()
+
+
+def _embedded_model() -> Any:
+    from .local.provider import EmbeddedModel
+
+    return EmbeddedModel()
+
+
+def _progress_widget(tracker: Any, on_stop: Any) -> Any:
+    from .jupyter.progress import show_widget
+
+    return show_widget(tracker, on_stop)
+
+
+def install() -> None:
+    registry.register_backend("async", _in_process)
+    registry.register_backend("batch", _batch)
+    registry.register_backend("queue", _queue)
+    registry.register_default_provider(_embedded_model)
+    registry.register_notebook_display(_progress_widget)

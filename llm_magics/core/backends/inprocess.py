@@ -1,0 +1,110 @@
+"""``mode="async"``: bounded concurrent calls on the core's own event loop.
+
+A fixed pool of workers pulls from the pending requests (no task per row), so
+100,000 rows cost memory for the results, not for 100,000 coroutines. The pool
+is ``concurrency`` wide, within what the endpoint can take
+(``Endpoint.max_concurrency``). If the run is cancelled (kernel interrupt),
+finished answers are already in the cache and a re-run sends only the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+from ... import errors
+from ..endpoint import Endpoint
+from ..engine import CallStats, Engine, get_engine
+from ..jobs import FanoutJob, NotSent
+from ..providers import resolve_endpoint
+from ..requestset import OnResult, Outcome, RequestSet
+from ..settings import Settings
+from ..types import Request
+from . import Work
+from .fanout import FanoutBackend
+
+__all__ = ["InProcessBackend", "send_pending", "send_all"]
+
+
+async def send_pending(
+    engine: Engine,
+    requests: RequestSet,
+    endpoint: Endpoint,
+    settings: Settings,
+    *,
+    concurrency: int | None = None,
+    use_cache: bool | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> None:
+    """Send every pending request of ``requests`` through ``engine``, ``concurrency`` at once.
+
+    Once ``should_stop()`` is true no new request goes out: calls in flight
+    finish (and are cached), the rest come back at once as ``NotSent``.
+    """
+    queue = list(requests.pending.items())
+    position = 0
+
+    async def worker() -> None:
+        nonlocal position
+        while position < len(queue):
+            key, req = queue[position]
+            position += 1
+            if should_stop is not None and should_stop():
+                requests.finish(key, NotSent("Stopped before this row was sent."), counted=True)
+                continue
+            try:
+                outcome: Outcome = await engine.complete(
+                    req, endpoint, settings, stats=requests.stats, use_cache=use_cache,
+                    looked_up=True,
+                )
+            except errors.LLMError as err:
+                outcome = err
+            except Exception as err:  # noqa: BLE001 - a bad row must not sink the fan-out
+                requests.stats.failed += 1
+                outcome = errors.LLMError(f"Unexpected {type(err).__name__}: {err}")
+            requests.finish(key, outcome, counted=True)
+
+    width = endpoint.workers_for(concurrency or settings.concurrency)
+    tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, min(width, len(queue))))]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def send_all(
+    engine: Engine,
+    requests: Sequence[Request | errors.LLMError | None],
+    endpoint: Endpoint,
+    settings: Settings,
+    *,
+    concurrency: int | None = None,
+    use_cache: bool | None = None,
+    stats: CallStats | None = None,
+    on_result: OnResult | None = None,
+) -> list[Outcome | None]:
+    """Dedupe, answer from the cache, send the rest: for callers that need no job handle."""
+    pending = RequestSet(requests, cache=engine.cache_for(settings, use_cache), stats=stats,
+                         on_result=on_result)
+    try:
+        await send_pending(engine, pending, endpoint, settings, concurrency=concurrency,
+                           use_cache=use_cache)
+    finally:
+        pending.flush()
+    return pending.results
+
+
+class InProcessBackend(FanoutBackend):
+    """Concurrent calls in this process, through the shared engine (limiter, breaker, retry)."""
+
+    name = "async"
+
+    def endpoint_for(self, settings: Settings) -> Endpoint:
+        return resolve_endpoint(settings)
+
+    async def execute(self, requests: RequestSet, work: Work, job: FanoutJob) -> None:
+        await send_pending(get_engine(), requests, work.endpoint, work.settings,
+                           concurrency=work.concurrency, use_cache=work.use_cache,
+                           should_stop=lambda: job.cancel_requested)

@@ -1,0 +1,120 @@
+"""The seam every face goes through: resolve once, build requests, hand them to a backend.
+
+    face (magic, map(), df.llm.apply, %llm_batch, the queue)
+      -> resolve_call(options, mode)     settings + endpoint, once per face call
+      -> build_requests(items, call)     one per prompt/row; a bad one is an error in its slot
+      -> start(work, mode)               the backend by name (core.backends); dedupe + cache
+                                         lookup happen there, before anything is sent
+      -> a handle (core.jobs.Job): status(), cancel(), wait(), results() in input order
+
+Faces never choose how calls run and never resolve settings themselves, so a
+new mode is one backend and a new kind of server is one provider.
+
+    >>> import llm_magics
+    >>> llm_magics.map(["a", "b"], mode="async")                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .. import errors
+from .backends import Backend, Work, get_backend
+from .endpoint import Endpoint
+from .jobs import Job
+from .providers import needs_provider, planning_endpoint
+from .settings import FIELDS, Settings, resolve
+from .types import Messages, Priority, Request, to_messages
+
+__all__ = [
+    "Call", "split_options", "resolve_call", "plan_call", "build_requests", "prepare", "start",
+    "DEFAULT_MODE",
+]
+
+DEFAULT_MODE = "async"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One face call, resolved: settings, where calls go, and the request fields to send."""
+
+    settings: Settings
+    endpoint: Endpoint
+    params: dict[str, Any]
+
+
+def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split keyword arguments into settings and request params (temperature, max_tokens...)."""
+    settings = {k: v for k, v in options.items() if k in FIELDS}
+    params = {k: v for k, v in options.items() if k not in FIELDS and v is not None}
+    return settings, params
+
+
+async def resolve_call(options: dict[str, Any], mode: str = DEFAULT_MODE) -> Call:
+    """Settings, endpoint and params for one face call, as the backend for ``mode`` sees it."""
+    backend = get_backend(mode)
+    setting_args, params = split_options(options)
+    settings = resolve(**setting_args)
+    if needs_provider(settings):
+        # A provider may start a model: seconds of blocking, kept off the loop.
+        endpoint = await asyncio.to_thread(backend.endpoint_for, settings)
+    else:
+        endpoint = backend.endpoint_for(settings)
+    return Call(settings, endpoint, params)
+
+
+def plan_call(options: dict[str, Any]) -> tuple[Call, bool]:
+    """``resolve_call`` without any I/O, for estimates; ``False`` if the endpoint is a stand-in."""
+    setting_args, params = split_options(options)
+    settings = resolve(**setting_args)
+    endpoint, exact = planning_endpoint(settings)
+    return Call(settings, endpoint, params), exact
+
+
+def prepare(prompt_or_messages: str | Messages, call: Call, *, system: str | None = None,
+            priority: Priority | None = None) -> Request:
+    """One request; raises ``InvalidRequestError`` for a prompt that cannot be sent."""
+    return Request(
+        messages=to_messages(prompt_or_messages, system),
+        model=call.endpoint.model,
+        base_url=call.endpoint.base_url,
+        params=call.params,
+        priority=priority or call.settings.priority,
+    )
+
+
+def build_requests(
+    items: Iterable[str | Messages | errors.LLMError | None],
+    call: Call,
+    *,
+    system: str | None = None,
+    priority: Priority | None = None,
+    none_sends_nothing: bool = False,
+) -> list[Request | errors.LLMError | None]:
+    """One request per item, in order; an item that cannot be sent is its error instead.
+
+    An item that is already an error (a row that failed to render) stays as it
+    is. ``None`` is a row with nothing to send when ``none_sends_nothing`` (a
+    DataFrame row with a missing value, a batch input); otherwise it is an error
+    in its slot like any other bad prompt (``map([None])``).
+    """
+    out: list[Request | errors.LLMError | None] = []
+    append = out.append
+    for item in items:
+        if isinstance(item, errors.LLMError) or (item is None and none_sends_nothing):
+            append(item)
+            continue
+        try:
+            append(prepare(item, call, system=system, priority=priority))
+        except errors.LLMError as err:  # a bad prompt is an error in its slot, not a crash
+            append(err)
+    return out
+
+
+async def start(work: Work, mode: str = DEFAULT_MODE) -> Job:
+    """Hand ``work`` to the backend for ``mode``; its handle comes back without waiting."""
+    backend: Backend = get_backend(mode)
+    return await backend.start(work)
