@@ -21,7 +21,7 @@ from typing import Any
 from .backends import Work
 from .engine import CallStats, get_engine
 from .pipeline import DEFAULT_MODE, build_requests, prepare, resolve_call, start
-from .requestset import Outcome
+from .requestset import OnResult, Outcome
 from .runner import in_runner_thread, on_loop, submit, sync_twin
 from .types import Messages, Priority, Response
 
@@ -244,12 +244,12 @@ def astream(
 
 
 # -- fan-out ---------------------------------------------------------------------------------
-async def _amap(prompts, system, priority, use_cache, concurrency, stats, options,
+async def _amap(prompts, system, priority, use_cache, concurrency, stats, on_result, options,
                 mode) -> list[Outcome]:
     call = await resolve_call(options, mode)
     work = Work(build_requests(prompts, call, system=system, priority=priority),
                 call.settings, call.endpoint, use_cache=use_cache, concurrency=concurrency,
-                stats=stats, metadata={"source": "llm_magics.map"})
+                stats=stats, on_result=on_result, metadata={"source": "llm_magics.map"})
     job = await start(work, mode)
     return await job.aresults()
 
@@ -263,6 +263,7 @@ async def amap(
     priority: Priority | None = None,
     cache: bool | None = None,
     stats: CallStats | None = None,
+    on_result: OnResult | None = None,
     mode: str = DEFAULT_MODE,
     **options: Any,
 ) -> list[Outcome]:
@@ -272,9 +273,11 @@ async def amap(
     ``"async"`` (default, concurrent calls here), ``"queue"`` (Celery workers,
     ``llm-magics worker``), ``"batch"`` (the Batch API at half price; waits for
     the job: use ``llm_magics.batch.submit`` for a handle instead).
+    ``on_result(i, outcome)`` is called as each prompt finishes (async and queue
+    modes), e.g. to drive a progress bar in a script.
     """
     prompts = builtins.list(prompts)
-    return await on_loop(_amap(prompts, system, priority, cache, concurrency, stats,
+    return await on_loop(_amap(prompts, system, priority, cache, concurrency, stats, on_result,
                                {"model": model, **options}, mode))
 
 

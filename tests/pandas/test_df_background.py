@@ -12,8 +12,8 @@ import pytest
 
 from llm_magics import errors
 from llm_magics.core.engine import get_engine
-from llm_magics.core.settings import resolve
 from llm_magics.core.jobs import FanoutJob
+from llm_magics.core.settings import resolve
 
 ROWS = 40
 

@@ -8,10 +8,10 @@ import pytest
 from llm_magics.core.cost import cost_usd
 from llm_magics.core.estimate import estimate_requests
 from llm_magics.core.providers import planning_endpoint
-from llm_magics.local.provider import PLACEHOLDER_URL
 from llm_magics.core.settings import resolve
 from llm_magics.core.tokens import estimate_prompt_tokens
 from llm_magics.core.types import Usage
+from llm_magics.local.provider import PLACEHOLDER_URL
 
 
 def test_estimate_counts_rows_distinct_prompts_tokens_and_both_prices(llm):

@@ -7,9 +7,9 @@ import io
 import pytest
 
 from llm_magics.core.engine import CallStats
+from llm_magics.core.progress import FanoutTracker, TqdmProgress, open_progress, summary
 from llm_magics.errors import ServerError
 from llm_magics.jupyter import progress
-from llm_magics.core.progress import FanoutTracker, TqdmProgress, open_progress, summary
 
 
 def busy_tracker() -> FanoutTracker:

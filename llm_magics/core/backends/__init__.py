@@ -45,6 +45,8 @@ class Work:
     use_cache: bool | None = None
     concurrency: int | None = None
     stats: CallStats | None = None
+    on_result: Callable[[int, Any], None] | None = None
+    """Called as each input position finishes (fan-out backends), in completion order."""
     title: str = ""
     progress: bool = False
     background: bool = False

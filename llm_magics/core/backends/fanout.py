@@ -48,6 +48,8 @@ class FanoutBackend:
                 outcome.raw = None
             live = isinstance(sent[i], Request) and not getattr(outcome, "cached", False)
             tracker.record(outcome, live=live)
+            if work.on_result is not None:
+                work.on_result(i, outcome)
 
         async def run() -> list[Any]:
             job.mark_started()
