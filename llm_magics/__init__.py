@@ -99,12 +99,16 @@ __all__ = [
 
 def load_ipython_extension(ipython):  # noqa: ANN001 - IPython's hook signature
     """``%load_ext llm_magics``: imported lazily so ``import llm_magics`` stays light."""
+    from . import pandas_hook
     from .jupyter.extension import load
 
     load(ipython)
+    pandas_hook.install()
 
 
 def unload_ipython_extension(ipython):  # noqa: ANN001
+    from . import pandas_hook
     from .jupyter.extension import unload
 
     unload(ipython)
+    pandas_hook.uninstall()

@@ -17,21 +17,22 @@ new mode is one backend and a new kind of server is one provider.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from .. import errors
-from .backends import Backend, Work, get_backend
 from .endpoint import Endpoint
+from .engine import CallStats
 from .jobs import Job
 from .providers import needs_provider, planning_endpoint
+from .registry import get_backend
 from .settings import FIELDS, Settings, resolve
 from .types import Messages, Priority, Request, to_messages
 
 __all__ = [
-    "Call", "split_options", "resolve_call", "plan_call", "build_requests", "prepare", "start",
-    "DEFAULT_MODE",
+    "Call", "Work", "Backend", "split_options", "resolve_call", "plan_call", "build_requests",
+    "prepare", "start", "DEFAULT_MODE",
 ]
 
 DEFAULT_MODE = "async"
@@ -44,6 +45,45 @@ class Call:
     settings: Settings
     endpoint: Endpoint
     params: dict[str, Any]
+
+
+@dataclass
+class Work:
+    """What a face hands a backend: requests in input order and how to run them."""
+
+    requests: Sequence[Request | errors.LLMError | None]
+    settings: Settings
+    endpoint: Endpoint
+    use_cache: bool | None = None
+    concurrency: int | None = None
+    stats: CallStats | None = None
+    on_result: Callable[[int, Any], None] | None = None
+    """Called as each input position finishes (fan-out backends), in completion order."""
+    title: str = ""
+    progress: bool = False
+    background: bool = False
+    keep_raw: bool = True
+    """Keep each answer's raw body (``Response.raw``); a DataFrame apply drops it."""
+    finalize: Callable[[list[Any]], Any] | None = None
+    """Turns the outcomes into what ``results()`` returns (a Series for ``df.llm``)."""
+    index_labels: list[Any] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    """A mode: where its calls go, and how it runs a ``Work`` (see ``core.backends``)."""
+
+    name: str
+    returns_at_once: bool
+    """True when ``start`` is worth returning to the user at once (a batch takes hours)."""
+
+    def endpoint_for(self, settings: Settings) -> Endpoint:
+        """Where this backend's calls go for ``settings`` (may block: run off the loop)."""
+        ...
+
+    async def start(self, work: Work) -> Job:
+        """Begin running ``work`` (on the core's loop); return its handle without waiting."""
+        ...
 
 
 def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -170,9 +170,9 @@ class BatchMagics(Magics):
         if no_widget or os.environ.get(_NO_WIDGETS_ENV, "").strip().lower() in ("1", "true",
                                                                                  "yes"):
             return False
-        from .extension import magics_for
+        from .magics import loaded
 
-        llm = magics_for(self.shell)
+        llm = loaded.get(id(self.shell))
         if llm is not None:
             return llm.widgets_enabled()
         return getattr(self.shell, "kernel", None) is not None

@@ -1,9 +1,10 @@
-"""``%load_ext llm_magics``: register the magics, the stream hook and the df.llm accessor.
+"""``%load_ext llm_magics``: register the magics and the stream hook.
 
 Loading stays fast and light: nothing here imports the OpenAI SDK, ipywidgets,
-markdown-it or pandas. The SDK loads on the first call, the accessor when
-pandas is imported (``llm_magics.pandas_hook``), and ``%llm_batch`` is a stub
-that loads ``batch_magic`` (and the batch core) the first time it is used.
+markdown-it or pandas. The SDK loads on the first call, and ``%llm_batch`` is a
+stub that loads ``batch_magic`` (and the batch core) the first time it is used.
+The df.llm accessor is the package's, not this face's: ``llm_magics``'s own
+``load_ipython_extension`` installs it beside these magics.
 IPython config (``c.LLMMagics.model = ...``) is applied to the core settings
 as the magics are created.
 """
@@ -13,8 +14,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .. import pandas_hook
-from .magics import LLMMagics
+from .magics import LLMMagics, loaded
 
 __all__ = ["load", "unload", "magics_for"]
 
@@ -22,30 +22,26 @@ _MAGIC_NAMES = {
     "cell": ("llm", "llm_stream"),
     "line": ("llm", "llm_stream", "llm_config", "llm_chat"),  # %llm --help
 }
-_loaded: dict[int, LLMMagics] = {}
-
-
 def magics_for(shell: Any) -> LLMMagics | None:
     """The LLMMagics instance loaded into ``shell`` (tests and tools), if any."""
-    return _loaded.get(id(shell))
+    return loaded.get(id(shell))
 
 
 def load(shell: Any) -> LLMMagics:
-    if id(shell) in _loaded:
-        return _loaded[id(shell)]
+    if id(shell) in loaded:
+        return loaded[id(shell)]
     magics = LLMMagics(shell=shell)  # joins shell.configurables: %config LLMMagics works
     magics.apply_config()
     shell.register_magics(magics)
     shell.events.register("pre_run_cell", magics.pending.before_cell)
     shell.ast_transformers.append(magics.gate)
     shell.register_magic_function(_batch_stub(shell), magic_kind="line", magic_name="llm_batch")
-    pandas_hook.install()
-    _loaded[id(shell)] = magics
+    loaded[id(shell)] = magics
     return magics
 
 
 def unload(shell: Any) -> None:
-    magics = _loaded.pop(id(shell), None)
+    magics = loaded.pop(id(shell), None)
     if magics is None:
         return
     magics.pending.cancel_all()
@@ -62,7 +58,6 @@ def unload(shell: Any) -> None:
     if batch is not None:
         batch.unregister(shell)
     shell.magics_manager.magics["line"].pop("llm_batch", None)
-    pandas_hook.uninstall()
 
 
 def _batch_stub(shell: Any) -> Any:

@@ -40,7 +40,7 @@ from .template import interpolate
 if TYPE_CHECKING:
     from ..core.types import Response
 
-__all__ = ["LLMMagics", "CONFIG_TRAITS", "NO_WIDGETS_ENV", "RESULT_NAME"]
+__all__ = ["LLMMagics", "CONFIG_TRAITS", "NO_WIDGETS_ENV", "RESULT_NAME", "loaded"]
 
 CONFIG_TRAITS = ("model", "base_url", "rpm", "tpm", "concurrency", "timeout", "max_retries",
                  "cache")
@@ -70,6 +70,10 @@ def _call_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
     for decorate in reversed(decorators):
         func = decorate(func)
     return func
+
+
+loaded: dict[int, LLMMagics] = {}
+"""The LLMMagics loaded into each shell, by ``id(shell)`` (``%load_ext`` fills it)."""
 
 
 @magics_class

@@ -21,6 +21,7 @@ from ..chat_request import read_json
 from ..error_handlers import install_error_handlers
 from ..openai_shapes import bad_request, dumps, error_response
 from . import chat
+from .batch import BatchStore
 from .config import SimConfig
 from .connection import RAW_SEND_KEY
 from .state import SimState
@@ -73,6 +74,7 @@ def _json(obj: Any, status_code: int = 200) -> Response:
 def create_app(config: SimConfig | None = None) -> SimApp:
     """Build a simulator app with its own state; several can run side by side."""
     state = SimState(config or SimConfig())
+    state.batches = BatchStore(state)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

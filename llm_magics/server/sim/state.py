@@ -24,15 +24,15 @@ RESET_SCOPES = ("stats", "run", "all")
 class SimState:
     """Config, counters, limiter buckets, fault dice and the in-memory batch store."""
 
-    def __init__(self, config: SimConfig) -> None:
-        from .batch import BatchStore
+    batches: BatchStore
+    """Set by the app right after (``sim.app``): the store needs the state, not the reverse."""
 
+    def __init__(self, config: SimConfig) -> None:
         self.initial_config = config
         self.config = config
         self.stats = SimStats()
         self.limiter = RateLimiter(config.rpm, config.tpm)
         self.dice = FaultDice(config.seed)
-        self.batches: BatchStore = BatchStore(self)
         self.closing = False
         """Set when the server shuts down so hung requests give up at once."""
 
