@@ -49,3 +49,24 @@ def test_public_api_is_pinned():
     ])
     for name in llm_magics.__all__:
         assert hasattr(llm_magics, name), name
+
+
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 80
+
+
+def test_modules_and_functions_stay_small():
+    import ast
+
+    too_long = []
+    for path in sorted((ROOT / "llm_magics").rglob("*.py")):
+        source = path.read_text()
+        where = path.relative_to(ROOT)
+        if len(source.splitlines()) > MAX_MODULE_LINES:
+            too_long.append(f"{where}: {len(source.splitlines())} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    too_long.append(f"{where}:{node.lineno} {node.name}(): {lines} lines")
+    assert not too_long, "split these (one job each):\n" + "\n".join(too_long)

@@ -22,11 +22,10 @@ from collections.abc import Callable, Sequence
 from .. import errors
 from .engine import CallStats
 from .policy.cache import ResponseCache
-from .types import Request, Response
+from .types import Outcome, Request, Response
 
 __all__ = ["RequestSet", "Outcome", "OnResult"]
 
-Outcome = Response | errors.LLMError
 OnResult = Callable[[int, "Outcome | None"], None]
 
 

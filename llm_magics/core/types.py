@@ -7,9 +7,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..errors import InvalidRequestError
+from ..errors import InvalidRequestError, LLMError
 
-__all__ = ["Usage", "Response", "Request", "Priority", "PRIORITY_RANK", "to_messages"]
+__all__ = [
+    "Usage", "Response", "Request", "Outcome", "Priority", "PRIORITY_RANK", "to_messages",
+]
 
 Priority = Literal["interactive", "high", "bulk"]
 # Lower runs first, in the limiter and on the queue.
@@ -78,6 +80,10 @@ class Response:
             raw=data.get("raw"),
             cached=cached,
         )
+
+
+Outcome = Response | LLMError
+"""What one request ends as: an answer, or the error in its slot (errors are values)."""
 
 
 def to_messages(prompt_or_messages: str | Messages, system: str | None = None) -> Messages:

@@ -73,7 +73,7 @@ def test_pandas_face_does_not_import_widgets_outside_a_notebook():
         import pandas as pd
         from llm_magics.pandas import register
         register()
-        from llm_magics.jupyter import progress
+        from llm_magics.core import progress
         print("ipywidgets" in sys.modules, "IPython" in sys.modules)
     """)
     assert out == "False False"

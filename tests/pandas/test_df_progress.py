@@ -7,7 +7,13 @@ import io
 import pytest
 
 from llm_magics.core.engine import CallStats
-from llm_magics.core.progress import FanoutTracker, TqdmProgress, open_progress, summary
+from llm_magics.core.progress import (
+    FanoutTracker,
+    TqdmProgress,
+    in_notebook,
+    open_progress,
+    summary,
+)
 from llm_magics.errors import ServerError
 from llm_magics.jupyter import progress
 
@@ -79,7 +85,7 @@ def test_tqdm_fallback_writes_counts_to_its_file():
 
 
 def test_outside_a_kernel_progress_is_tqdm_and_disabled_progress_is_nothing():
-    assert not progress.in_notebook()
+    assert not in_notebook()
     assert open_progress(FanoutTracker(1), enabled=False) is None
     reporter = open_progress(FanoutTracker(1))
     assert isinstance(reporter, TqdmProgress)

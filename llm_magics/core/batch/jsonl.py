@@ -33,7 +33,7 @@ from typing import Any
 from ... import errors
 from ..cost import cost_usd, price_of
 from ..engine import Engine
-from ..types import Request, Response, Usage
+from ..types import Outcome, Request, Response, Usage
 from .constants import BATCH_ENDPOINT, CUSTOM_ID_HASH_CHARS
 
 __all__ = [
@@ -49,8 +49,6 @@ __all__ = [
     "gc_paused",
     "prices",
 ]
-
-Outcome = Response | errors.LLMError
 
 _SEPARATORS = (",", ":")
 _ENCODE = json.JSONEncoder(separators=_SEPARATORS, ensure_ascii=False).encode
