@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 import builtins
 import queue
-from collections.abc import AsyncIterator, Iterable, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 from .backends import Work
 from .engine import CallStats, get_engine
@@ -24,6 +24,8 @@ from .pipeline import DEFAULT_MODE, build_requests, prepare, resolve_call, start
 from .requestset import OnResult, Outcome
 from .runner import in_runner_thread, on_loop, submit, sync_twin
 from .types import Messages, Priority, Response
+
+T = TypeVar("T", "TextStream", "AsyncTextStream")
 
 __all__ = [
     "complete", "acomplete", "stream", "astream", "map", "amap", "status",
@@ -206,41 +208,32 @@ class AsyncTextStream(_StreamState):
         self.cancel()
 
 
-def _stream_args(prompt_or_messages, model, system, base_url, api_key, priority, cache, params):
-    options = {"model": model, "base_url": base_url, "api_key": api_key, **params}
-    return (prompt_or_messages, system, priority, cache, options)
+def _stream_face(stream_class: type[T], name: str, doc: str) -> Callable[..., T]:
+    """``stream`` and ``astream``: one signature, two iterator classes."""
+
+    def face(
+        prompt_or_messages: str | Messages,
+        *,
+        model: str | None = None,
+        system: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        priority: Priority | None = None,
+        cache: bool | None = None,
+        **params: Any,
+    ) -> T:
+        options = {"model": model, "base_url": base_url, "api_key": api_key, **params}
+        return stream_class((prompt_or_messages, system, priority, cache, options))
+
+    face.__name__ = face.__qualname__ = name
+    face.__doc__ = doc
+    return face
 
 
-def stream(
-    prompt_or_messages: str | Messages,
-    *,
-    model: str | None = None,
-    system: str | None = None,
-    base_url: str | None = None,
-    api_key: str | None = None,
-    priority: Priority | None = None,
-    cache: bool | None = None,
-    **params: Any,
-) -> TextStream:
-    """Stream text deltas (sync iterator); the final Response is ``.response``."""
-    return TextStream(_stream_args(prompt_or_messages, model, system, base_url, api_key,
-                                   priority, cache, params))
-
-
-def astream(
-    prompt_or_messages: str | Messages,
-    *,
-    model: str | None = None,
-    system: str | None = None,
-    base_url: str | None = None,
-    api_key: str | None = None,
-    priority: Priority | None = None,
-    cache: bool | None = None,
-    **params: Any,
-) -> AsyncTextStream:
-    """``async for delta in astream(...)``; the final Response is ``.response``."""
-    return AsyncTextStream(_stream_args(prompt_or_messages, model, system, base_url, api_key,
-                                        priority, cache, params))
+stream = _stream_face(TextStream, "stream",
+                      "Stream text deltas (sync iterator); the final Response is ``.response``.")
+astream = _stream_face(AsyncTextStream, "astream",
+                       "``async for delta in astream(...)``; the final Response is ``.response``.")
 
 
 # -- fan-out ---------------------------------------------------------------------------------
