@@ -26,8 +26,7 @@ rows is the next one a free worker takes.
 Modules: ``config`` (priorities, timeouts), ``app`` (Celery settings), ``tasks``
 and ``runtime`` (the worker side), ``limiter`` + ``lua`` (the shared Redis token
 bucket), ``submit`` (enqueue, collect, revoke), ``api`` (``map``/``amap``),
-``health`` (fast errors), ``worker`` (``llm-magics worker``), ``procs``
-(throwaway redis-server and worker processes for tests, benchmarks, demos).
+``health`` (fast errors), ``worker`` (``llm-magics worker``).
 """
 
 from __future__ import annotations
