@@ -9,6 +9,8 @@ import pytest
 
 from llm_magics.core import settings as settings_mod
 
+# Helpers there assert too; rewriting makes their failures show values, as in a test.
+pytest.register_assert_rewrite("tests.support")
 pytest_plugins = ["tests.support.fixtures"]
 
 
