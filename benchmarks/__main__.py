@@ -1,4 +1,4 @@
-"""``python -m benchmarks`` (and ``llm-magics bench``): every scenario, every contender, one run.
+"""``python -m benchmarks`` (from a checkout): every scenario, every contender, one run.
 
 Writes ``benchmarks/results.json``, ``docs/benchmarks.md`` and
 ``docs/img/benchmarks.png``. CPU-sensitive scenarios run first and alone;

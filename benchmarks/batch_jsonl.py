@@ -25,7 +25,8 @@ from typing import Any
 import llm_magics
 import llm_magics.batch as batch
 from llm_magics.core.settings import reset
-from llm_magics.server.sim import SimConfig, SimulatorProcess, expected_answer
+from llm_magics.server.sim import SimConfig, expected_answer
+from tests.support.sim import SimulatorProcess
 
 from .batch_lines import measure_batch
 

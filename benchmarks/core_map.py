@@ -12,7 +12,7 @@ import json
 
 import llm_magics
 from llm_magics.core.settings import reset
-from llm_magics.server.sim.runner import SimulatorProcess
+from tests.support.sim import SimulatorProcess
 
 from .common import bare_gather, timed
 

@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import llm_magics
     from llm_magics.pandas import register
-    from llm_magics.server.sim import SimulatorProcess
+    from tests.support.sim import SimulatorProcess
 
     register()
     bound = args.concurrency / args.latency

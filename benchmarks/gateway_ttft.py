@@ -23,8 +23,8 @@ from typing import Any
 
 from openai import OpenAI
 
-from llm_magics.server.gateway import GatewayProcess
-from llm_magics.server.sim import SimulatorProcess
+from tests.support.gateway import GatewayProcess
+from tests.support.sim import SimulatorProcess
 
 MODEL = "sim-small"
 

@@ -62,7 +62,7 @@ def timed(fn: Any) -> tuple[Any, float]:
 
 def run_queue(sim: Any, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     from llm_magics import queue
-    from llm_magics.queue.procs import RedisServer, WorkerProcess
+    from tests.support.queue_procs import RedisServer, WorkerProcess
 
     texts = prompts(args.rows)
     with RedisServer() as redis:
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args(argv)
 
-    from llm_magics.server.sim import SimulatorProcess
+    from tests.support.sim import SimulatorProcess
 
     report: dict[str, Any] = {"rows": args.rows, "rpm_limit": args.rpm,
                               "workers": args.workers, "concurrency": args.concurrency}

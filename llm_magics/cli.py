@@ -21,7 +21,6 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "jobs": ("llm_magics.batch", "list batch jobs from the job store (survives restarts)"),
     "serve": ("llm_magics.server.gateway",
               "OpenAI-compatible gateway: shared limits, cache, SSE, Batch API for any server"),
-    "bench": ("llm_magics.bench", "run the benchmarks against the alternatives (source checkout)"),
     "worker": ("llm_magics.queue.worker", "run a Celery worker for mode='queue' (needs Redis)"),
 }
 

@@ -1,10 +1,17 @@
-"""Shared fixtures: every test gets its own cache/job files and no configured settings."""
+"""Shared fixtures: every test gets its own cache/job files and no configured settings.
+
+The simulator fixtures (``shared_sim``, ``sim``) come from ``tests.support.fixtures``.
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from llm_magics.core import settings as settings_mod
+
+# Helpers there assert too; rewriting makes their failures show values, as in a test.
+pytest.register_assert_rewrite("tests.support")
+pytest_plugins = ["tests.support.fixtures"]
 
 
 @pytest.fixture(autouse=True)

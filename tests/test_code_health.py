@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,7 @@ def _tool(name: str) -> str:
 
 
 def test_ruff_is_clean():
-    proc = subprocess.run([_tool("ruff"), "check", "llm_magics", "tests", "benchmarks"],
+    proc = subprocess.run([_tool("ruff"), "check", "llm_magics", "tests", "benchmarks", "tools"],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -29,6 +30,16 @@ def test_ruff_is_clean():
 def test_core_imports_no_face_ipython_widgets_or_pandas():
     proc = subprocess.run([_tool("lint-imports")], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_developer_tooling_stays_out_of_the_package():
+    """Test harnesses, the docs hook and the benchmarks live beside the package, not in it."""
+    for name in ("docgen", "bench", "server/process", "server/threaded", "server/sim/runner",
+                 "server/gateway/runner", "queue/procs"):
+        assert not (ROOT / "llm_magics" / f"{name}.py").exists(), name
+    for path in (ROOT / "llm_magics").rglob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"^\s*(from|import) (tests|tools|benchmarks)\b", text, re.M), path
 
 
 def test_import_is_light():

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from llm_magics.server.sim import SimulatorProcess
+from tests.support.sim import SimulatorProcess
 
 from ..sizes import Sizes
 from . import Log, prepared_worker, target

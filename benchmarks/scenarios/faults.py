@@ -15,7 +15,7 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-from llm_magics.server.sim import SimulatorProcess
+from tests.support.sim import SimulatorProcess
 
 from ..common import median
 from ..contenders import LABELS

@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from llm_magics.server.sim import SimulatorProcess
+from tests.support.sim import SimulatorProcess
 
 from ..contenders import LABELS
 from ..pool import sim_counts

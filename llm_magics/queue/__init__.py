@@ -27,8 +27,7 @@ Modules: ``config`` (priorities, timeouts), ``app`` (Celery settings), ``tasks``
 and ``runtime`` (the worker side), ``limiter`` + ``lua`` (the shared Redis token
 bucket), ``submit`` (enqueue, collect, revoke), ``api`` (``map``/``amap``),
 ``health`` (fast errors), ``backend`` (``mode="queue"`` for the core's
-registry), ``worker`` (``llm-magics worker``), ``procs``
-(throwaway redis-server and worker processes for tests, benchmarks, demos).
+registry), ``worker`` (``llm-magics worker``).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ error bodies), ``chat_request`` (reading and rejecting a chat body),
 ``error_handlers`` (every failure in OpenAI's error shape), ``auth`` (bearer
 keys), ``upload_limit`` (the ``/v1/files`` size cap), ``batch_api`` (the
 Files and Batches routes, records and input validation over a pluggable
-backend), ``serving``/``threaded``/``process`` (uvicorn in a thread or a
-child process).
+backend), ``serving`` (the uvicorn server and socket both command-line
+servers run on).
 
 Importing this package pulls in nothing heavy; FastAPI and uvicorn (the
 ``sim`` extra) load only when a submodule is imported.

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
 
-from llm_magics.server.sim import Simulator
+from tests.support import sim
 
 API_KEY = "sk-test-batch-secret-0123456789"
 MODEL = "gpt-4o-mini"  # priced, so cost and saving are real numbers
@@ -12,15 +12,9 @@ POLL = 0.02
 STEP_S = 0.02
 
 
-def chat_body(prompt: str, *, system: str | None = None, model: str = MODEL,
-              **params: Any) -> dict[str, Any]:
-    """The body the library sends for ``prompt`` (what ``expected_answer`` needs)."""
-    messages = [{"role": "user", "content": prompt}]
-    if system:
-        messages.insert(0, {"role": "system", "content": system})
-    return {"model": model, "messages": messages, **params}
+chat_body = partial(sim.chat_body, model=MODEL)
 
 
-def batch_lines(sim: Simulator) -> int:
+def batch_lines(simulator: sim.Simulator) -> int:
     """Request lines the simulator has answered through the Batch API so far."""
-    return sim.stats["batches"].get("lines", 0)
+    return simulator.stats["batches"].get("lines", 0)

@@ -1,4 +1,4 @@
-"""One in-thread simulator with a fast batch lifecycle, and llm_magics pointed at it.
+"""The shared simulator with a fast batch lifecycle, and llm_magics pointed at it.
 
 ``batch_step_s`` is small so a batch goes validating -> in_progress ->
 finalizing -> completed in about a tenth of a second, and tests poll every
@@ -9,29 +9,19 @@ was really sent.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
 from batch_helpers import API_KEY, MODEL, STEP_S
 
 import llm_magics
-from llm_magics.server.sim import Simulator
+from tests.support.sim import Simulator
 
 
 @pytest.fixture(scope="session")
 def shared_sim() -> Iterator[Simulator]:
     with Simulator(batch_step_s=STEP_S) as simulator:
         yield simulator
-
-
-@pytest.fixture
-def sim(shared_sim: Simulator) -> Simulator:
-    deadline = time.monotonic() + 2
-    while shared_sim.stats["in_flight"] and time.monotonic() < deadline:
-        time.sleep(0.01)
-    shared_sim.reset("all")
-    return shared_sim
 
 
 @pytest.fixture

@@ -11,19 +11,16 @@ matching requests for some seconds before forwarding them.
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections import Counter
 
 import httpx
-import uvicorn
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
-from llm_magics.server.sim.serving import bind_socket, url_for
+from tests.support.threaded import ThreadedServer
 
 
-class FlakyProxy:
+class FlakyProxy(ThreadedServer):
     def __init__(self, target: str, rules: dict[tuple[str, str], int | tuple[int, int]],
                  delays: dict[tuple[str, str], float] | None = None) -> None:
         self.target = target.rstrip("/")
@@ -35,15 +32,7 @@ class FlakyProxy:
         app = FastAPI()
         app.add_api_route("/{path:path}", self._handle,
                           methods=["GET", "POST", "DELETE"])
-        sock = bind_socket("127.0.0.1", 0)
-        self.url = url_for("127.0.0.1", sock.getsockname()[1])
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off"))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return self.url + "/v1"
+        super().__init__(app, name="flaky-proxy")
 
     async def _handle(self, path: str, request: Request) -> Response:
         def match(rule: tuple[str, str]) -> bool:
@@ -71,15 +60,3 @@ class FlakyProxy:
         return Response(upstream.content, status_code=upstream.status_code,
                         headers={k: v for k, v in upstream.headers.items()
                                  if k.lower() not in drop})
-
-    def __enter__(self) -> FlakyProxy:
-        self._thread.start()
-        deadline = time.monotonic() + 5
-        while not self._server.started:
-            assert time.monotonic() < deadline, "proxy did not start"
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(5)

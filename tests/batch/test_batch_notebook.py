@@ -8,48 +8,21 @@ sent from a background thread after their cell has finished.)
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
-from llm_magics.server.sim import Simulator, expected_answer
-
-REPO = Path(__file__).resolve().parents[2]
-NOTEBOOK = REPO / "notebooks" / "batch.ipynb"
-WIDGET = "application/vnd.jupyter.widget-view+json"
-
-
-def text_of(cell) -> str:
-    parts = []
-    for out in cell.outputs:
-        if out.output_type == "stream":
-            parts.append(out.text)
-        elif out.output_type in ("execute_result", "display_data"):
-            parts.append(out.data.get("text/plain", ""))
-    return "".join(parts)
+from llm_magics.server.sim import expected_answer
+from tests.support.notebooks import WIDGET, by_tag, execute, text_of
+from tests.support.sim import Simulator
 
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     with Simulator(batch_step_s=0.05) as sim:
-        tmp = tmp_path_factory.mktemp("batch-nb")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_MAGICS_")}
-        env.update({
-            "OPENAI_BASE_URL": sim.base_url,
-            "OPENAI_API_KEY": "sk-test",
-            "LLM_MAGICS_CACHE_PATH": str(tmp / "cache.sqlite"),
-            "LLM_MAGICS_JOBSTORE_PATH": str(tmp / "jobs.sqlite"),
-            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p),
-        })
-        nb = nbformat.read(NOTEBOOK, as_version=4)
-        NotebookClient(nb, timeout=120, kernel_name="python3",
-                       resources={"metadata": {"path": str(REPO)}}).execute(env=env)
-        cells = {c.metadata["tags"][0]: c for c in nb.cells if c.cell_type == "code"}
-        yield cells, sim.stats
+        nb = execute("batch.ipynb", tmp_path_factory.mktemp("batch-nb"),
+                     OPENAI_BASE_URL=sim.base_url, OPENAI_API_KEY="sk-test")
+        yield by_tag(nb), sim.stats
 
 
 def test_every_cell_ran_without_an_error(executed):

@@ -9,7 +9,7 @@ from batch_helpers import POLL
 
 import llm_magics.batch as batch
 from llm_magics.jupyter.batch_tracker import BatchTracker
-from llm_magics.server.sim import Simulator
+from tests.support.sim import Simulator
 
 
 def test_the_tracker_moves_from_validating_to_completed_without_a_rerun(llm):

@@ -21,7 +21,7 @@ import pytest
 from lab_helpers import CHROMIUM_ARGS, JupyterLab, NotebookPage, find_chromium, write_notebook
 from playwright.sync_api import sync_playwright  # the dev extra: a missing one is a failure
 
-from llm_magics.server.sim import Simulator
+from tests.support.sim import Simulator
 
 CHROMIUM = find_chromium()
 if CHROMIUM is None:  # CI installs it; the tier must run, never be skipped quietly

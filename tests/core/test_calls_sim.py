@@ -10,7 +10,7 @@ import pytest
 import llm_magics
 from llm_magics import errors
 from llm_magics.server.sim.answers import expected_answer
-from llm_magics.server.sim.runner import Simulator
+from tests.support.sim import Simulator
 
 
 @pytest.fixture(scope="module")

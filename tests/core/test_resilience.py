@@ -12,7 +12,7 @@ import pytest
 import llm_magics
 from llm_magics import errors
 from llm_magics.core.engine import CallStats, get_engine
-from llm_magics.server.sim.runner import Simulator
+from tests.support.sim import Simulator
 
 KEY = "sk-resilience-secret-0123456789"
 

@@ -6,8 +6,9 @@ Conventions (also stated in docs/README for writers):
   IPython shell per page (a page reads like one notebook). A block is split into
   cells at blank lines; a chunk starting with ``%%`` (a cell magic) is a cell of
   its own, the other chunks are merged. So a block can show several cells.
-- ``http://127.0.0.1:8000/v1`` (what ``llm-magics sim --port 8000`` serves) is
-  replaced by the test simulator's URL.
+- ``http://127.0.0.1:8000`` (what ``llm-magics sim --port 8000`` serves) is
+  replaced by the test simulator's URL, ``http://127.0.0.1:8787`` (``llm-magics
+  serve --port 8787``) by a test gateway's in front of it.
 - A runnable block preceded by ``<!-- not-run: reason -->`` is skipped; keep
   these few (the tests cap them).
 - ```` ```bash ```` blocks are checked, not run: every ``llm-magics`` /
@@ -26,7 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 RUNNABLE = ("python", "ipython")
 NOT_RUN = re.compile(r"<!--\s*not-run:\s*(?P<reason>\S.*?)\s*-->")
-SIM_PLACEHOLDER = "http://127.0.0.1:8000/v1"
+SIM_PLACEHOLDER = "http://127.0.0.1:8000"
+GATEWAY_PLACEHOLDER = "http://127.0.0.1:8787"
 OTHERS_PAGES = ("benchmarks.md",)  # written by other people; not ours to run
 
 

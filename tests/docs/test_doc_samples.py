@@ -18,13 +18,23 @@ from typing import Any
 
 import pytest
 import tomllib
-from doc_samples import REPO, SIM_PLACEHOLDER, Sample, doc_files, runnable, samples
+from doc_samples import (
+    GATEWAY_PLACEHOLDER,
+    REPO,
+    SIM_PLACEHOLDER,
+    Sample,
+    doc_files,
+    runnable,
+    samples,
+)
 from IPython.terminal.interactiveshell import TerminalInteractiveShell
 from IPython.testing.tools import default_config
 from IPython.utils.capture import capture_output
 
 from llm_magics.jupyter.extension import magics_for
-from llm_magics.server.sim import Simulator
+from llm_magics.server.gateway import GatewayConfig
+from tests.support.gateway import Gateway
+from tests.support.sim import Simulator
 
 API_KEY = "sk-test-docs-key-123456"
 MAX_NOT_RUN = 3
@@ -44,15 +54,10 @@ def _id(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def module_sim() -> Iterator[Simulator]:
+def shared_sim() -> Iterator[Simulator]:
+    """The simulator the pages talk to (``sim`` resets it before each page)."""
     with Simulator(batch_step_s=0.05) as simulator:
         yield simulator
-
-
-@pytest.fixture
-def sim(module_sim: Simulator) -> Simulator:
-    module_sim.reset("all")
-    return module_sim
 
 
 @pytest.fixture
@@ -89,7 +94,7 @@ def shell(sim: Simulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> It
 def queue_services(sim: Simulator, monkeypatch: pytest.MonkeyPatch,
                    tmp_path: Path) -> Iterator[None]:
     """A real redis-server and one worker whose calls go to the simulator."""
-    from llm_magics.queue.procs import RedisServer, WorkerProcess
+    from tests.support.queue_procs import RedisServer, WorkerProcess
 
     with RedisServer() as redis:
         env = {"OPENAI_BASE_URL": sim.base_url, "OPENAI_API_KEY": API_KEY,
@@ -98,6 +103,15 @@ def queue_services(sim: Simulator, monkeypatch: pytest.MonkeyPatch,
         with WorkerProcess(redis.url, env=env, concurrency=4):
             monkeypatch.setenv("LLM_MAGICS_REDIS_URL", redis.url)
             yield
+
+
+@pytest.fixture
+def gateway_service(sim: Simulator, tmp_path: Path) -> Iterator[Gateway]:
+    """A gateway in front of the simulator, for the samples that call one."""
+    config = GatewayConfig(upstream=sim.base_url, upstream_key=API_KEY,
+                           state_dir=tmp_path / "gateway")
+    with Gateway(config) as gateway:
+        yield gateway
 
 
 def run_cell(shell: Any, sample: Sample, source: str) -> str:
@@ -116,14 +130,20 @@ def run_cell(shell: Any, sample: Sample, source: str) -> str:
 def test_page_samples_run(path: Path, sim: Simulator, shell: Any,
                           request: pytest.FixtureRequest) -> None:
     to_run = [s for s in runnable(path) if s.not_run is None]
+    urls = {SIM_PLACEHOLDER: sim.url}
     if path.name == "queue.md":
         request.getfixturevalue("queue_services")
+    if path.name == "simulator-gateway.md":
+        gateway = request.getfixturevalue("gateway_service")
+        urls[GATEWAY_PLACEHOLDER] = gateway.url
     if path.name == "README.md":
         run_cell(shell, to_run[0], README_NAMESPACE)
     printed = []
     for sample in to_run:
         for cell in sample.cells():
-            printed.append(run_cell(shell, sample, cell.replace(SIM_PLACEHOLDER, sim.base_url)))
+            for placeholder, url in urls.items():
+                cell = cell.replace(placeholder, url)
+            printed.append(run_cell(shell, sample, cell))
     # Real calls were made: the samples talk to the simulator, not to nowhere.
     stats = sim.stats
     assert stats["chat_requests"] + stats["files_uploaded"] > 0, path
@@ -131,6 +151,8 @@ def test_page_samples_run(path: Path, sim: Simulator, shell: Any,
         assert stats["files_uploaded"] >= 3  # the Python, DataFrame and magic jobs
     if path.name == "streaming.md":
         assert stats["chat_streams"] >= 3
+    if path.name == "simulator-gateway.md":  # the gateway sample went through the gateway
+        assert gateway.on_loop(lambda: gateway.state.traffic.requests) >= 1
     assert API_KEY not in "".join(printed)  # the key never reaches output
 
 
@@ -140,7 +162,7 @@ def test_queue_page_calls_go_through_the_worker(sim: Simulator, shell: Any,
     page = REPO / "docs" / "guides" / "queue.md"
     for sample in runnable(page):
         for cell in sample.cells():
-            run_cell(shell, sample, cell.replace(SIM_PLACEHOLDER, sim.base_url))
+            run_cell(shell, sample, cell.replace(SIM_PLACEHOLDER, sim.url))
     assert sim.stats["chat_requests"] >= 4
     assert [a.text for a in shell.user_ns["answers"]] == [
         a.text for a in __import__("llm_magics").map(
@@ -234,7 +256,7 @@ def test_pip_extras_in_commands_exist() -> None:
 
 def test_every_page_in_docs_is_ours_or_known() -> None:
     """Generated pages must not exist as files (the hook refuses to build then)."""
-    from llm_magics.docgen import PAGES
+    from tools.docgen import PAGES
 
     for page in PAGES:
         assert not (REPO / "docs" / page).exists(), page

@@ -1,4 +1,4 @@
-"""Fixtures: one in-thread simulator as the upstream (reset per test), a fresh gateway per test.
+"""Fixtures: the shared simulator as the upstream (``sim``), a fresh gateway per test.
 
 Each gateway gets its own state directory, so batches, files and the response
 cache never leak between tests; the simulator's counters are the witness for
@@ -7,7 +7,6 @@ what really reached the upstream.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,25 +14,11 @@ from typing import Any
 import pytest
 from openai import OpenAI
 
-from llm_magics.server.gateway import Gateway, GatewayConfig
-from llm_magics.server.sim import Simulator
+from llm_magics.server.gateway import GatewayConfig
+from tests.support.gateway import Gateway
+from tests.support.sim import Simulator
 
 CLIENT_KEY = "sk-gateway-client"
-
-
-@pytest.fixture(scope="session")
-def shared_sim() -> Iterator[Simulator]:
-    with Simulator() as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def sim(shared_sim: Simulator) -> Simulator:
-    deadline = time.monotonic() + 2
-    while shared_sim.stats["in_flight"] and time.monotonic() < deadline:
-        time.sleep(0.01)
-    shared_sim.reset("all")
-    return shared_sim
 
 
 @pytest.fixture

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from gateway_helpers import jsonl, line, start_batch, user, wait
 from openai import OpenAI
 
 import llm_magics
 import llm_magics.batch as library_batch
-from llm_magics.server.gateway import Gateway
-from llm_magics.server.sim import SimConfig, Simulator, expected_answer
+from llm_magics.server.sim import SimConfig, expected_answer
+from tests.support.batch_api import jsonl, line, start_batch, wait
+from tests.support.gateway import Gateway
+from tests.support.sim import Simulator
+from tests.support.sim import chat_body as user
 
 
 def test_batch_lifecycle_and_formats(client: OpenAI, sim: Simulator) -> None:

@@ -10,11 +10,12 @@ from collections.abc import Callable
 import httpx
 import openai
 import pytest
-from gateway_helpers import user
 from openai import AsyncOpenAI, OpenAI
 
-from llm_magics.server.gateway import Gateway
-from llm_magics.server.sim import SimConfig, Simulator, expected_answer
+from llm_magics.server.sim import SimConfig, expected_answer
+from tests.support.gateway import Gateway
+from tests.support.sim import Simulator
+from tests.support.sim import chat_body as user
 
 
 def test_complete_returns_the_upstream_answer(client: OpenAI, sim: Simulator) -> None:

@@ -12,26 +12,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gateway_helpers import jsonl, line, start_batch, wait
 from openai import OpenAI
 
 import llm_magics
 import llm_magics.batch as library_batch
 from llm_magics import local
-from llm_magics.local.model import check_server_installed
-from llm_magics.server.gateway import Gateway, GatewayConfig, resolve_upstream
+from llm_magics.server.gateway import GatewayConfig, resolve_upstream
+from tests.support.batch_api import jsonl, line, start_batch, wait
+from tests.support.gateway import Gateway
+from tests.support.local_model import missing_reason
 
-
-def _missing_reason() -> str | None:
-    try:
-        local.find_model_path()
-        check_server_installed()
-    except local.LocalModelMissingError as err:
-        return str(err)
-    return None
-
-
-_REASON = _missing_reason()
+_REASON = missing_reason()
 if _REASON:
     pytest.skip(f"embedded local model not installed: {_REASON}", allow_module_level=True)
 

@@ -9,11 +9,12 @@ from collections.abc import Callable
 import httpx
 import openai
 import pytest
-from gateway_helpers import line, start_batch, user, wait
 from openai import OpenAI
 
-from llm_magics.server.gateway import Gateway
-from llm_magics.server.sim import Simulator
+from tests.support.batch_api import line, start_batch, wait
+from tests.support.gateway import Gateway
+from tests.support.sim import Simulator
+from tests.support.sim import chat_body as user
 
 
 def metrics(gateway: Gateway) -> dict:

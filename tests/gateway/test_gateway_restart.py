@@ -12,11 +12,13 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway_helpers import jsonl, line, start_batch, user, wait
 from openai import OpenAI
 
-from llm_magics.server.gateway import GatewayProcess
-from llm_magics.server.sim import SimConfig, Simulator, expected_answer
+from llm_magics.server.sim import SimConfig, expected_answer
+from tests.support.batch_api import jsonl, line, start_batch, wait
+from tests.support.gateway import GatewayProcess
+from tests.support.sim import Simulator
+from tests.support.sim import chat_body as user
 
 LINES = 24
 

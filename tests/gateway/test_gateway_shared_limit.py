@@ -15,9 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from llm_magics.server.gateway import GatewayProcess
-from llm_magics.server.process import package_root
-from llm_magics.server.sim import Simulator
+from tests.support.env import on_repo_path
+from tests.support.gateway import GatewayProcess
+from tests.support.sim import Simulator
 
 RPM = 300
 UPSTREAM_RPM = 330
@@ -39,7 +39,7 @@ def test_two_processes_share_one_rpm_limit(sim: Simulator, tmp_path: Path) -> No
     with GatewayProcess(args) as gateway:
         _drain(sim, leave=10)
         sim.reset_stats()
-        env = {**os.environ, "PYTHONPATH": package_root()}
+        env = on_repo_path(os.environ)
         clients = [
             subprocess.Popen(
                 [sys.executable, str(CLIENT), gateway.base_url, str(PER_CLIENT), f"p{i}", "16"],

@@ -13,14 +13,15 @@ import pytest
 from llm_magics import errors
 from llm_magics.server.auth import BearerKeys
 from llm_magics.server.batch_api import BatchLine
-from llm_magics.server.gateway import GatewayConfig, GatewayProcess, Upstream
+from llm_magics.server.gateway import GatewayConfig, Upstream
 from llm_magics.server.gateway.catalog import REFETCH_FLOOR_S, ModelCatalog
 from llm_magics.server.gateway.cli import build_parser, config_from_args, main
 from llm_magics.server.gateway.relay import priority_of, to_openai_error
 from llm_magics.server.gateway.slots import PrioritySlots
 from llm_magics.server.gateway.store import GatewayStore
 from llm_magics.server.openai_shapes import OpenAIError
-from llm_magics.server.sim import Simulator
+from tests.support.gateway import GatewayProcess
+from tests.support.sim import Simulator
 
 # ---------------------------------------------------------------------- slots
 

@@ -1,4 +1,4 @@
-"""Magics driven through a real IPython shell, against one in-thread simulator.
+"""Magics driven through a real IPython shell, against the shared simulator (``sim``).
 
 The simulator's request counter is the witness for "no call was made"; the
 shell is IPython's test shell with ``%load_ext llm_magics`` applied once.
@@ -6,7 +6,6 @@ shell is IPython's test shell with ``%load_ext llm_magics`` applied once.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,22 +16,7 @@ from jupyter_helpers import API_KEY
 import llm_magics
 from llm_magics.jupyter.extension import magics_for
 from llm_magics.jupyter.magics import LLMMagics
-from llm_magics.server.sim import Simulator
-
-
-@pytest.fixture(scope="session")
-def shared_sim() -> Iterator[Simulator]:
-    with Simulator() as simulator:
-        yield simulator
-
-
-@pytest.fixture
-def sim(shared_sim: Simulator) -> Simulator:
-    deadline = time.monotonic() + 2
-    while shared_sim.stats["in_flight"] and time.monotonic() < deadline:
-        time.sleep(0.01)  # a previous test's stopped stream may still be closing
-    shared_sim.reset("all")
-    return shared_sim
+from tests.support.sim import Simulator
 
 
 @pytest.fixture(scope="session")

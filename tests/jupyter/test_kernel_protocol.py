@@ -9,20 +9,18 @@ kernel is idle and handles the click while tokens keep flowing over IOPub.
 
 from __future__ import annotations
 
-import os
 import queue
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from jupyter_client.manager import start_new_kernel
 from jupyter_helpers import API_KEY, MODEL
 
-from llm_magics.server.sim import Simulator
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.env import REPO
+from tests.support.notebooks import kernel_env
+from tests.support.sim import Simulator
 
 
 class Kernel:
@@ -88,19 +86,9 @@ class Kernel:
 
 
 @pytest.fixture(scope="module")
-def kernel_sim() -> Iterator[Simulator]:
-    with Simulator() as sim:
-        yield sim
-
-
-@pytest.fixture(scope="module")
-def kernel(kernel_sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("LLM_MAGICS_", "OPENAI_"))}
-    state = tmp_path_factory.mktemp("kernel-state")
-    env.update(PYTHONPATH=str(REPO), OPENAI_BASE_URL=kernel_sim.base_url, OPENAI_API_KEY=API_KEY,
-               LLM_MAGICS_CACHE="false", LLM_MAGICS_CACHE_PATH=str(state / "cache.sqlite"),
-               LLM_MAGICS_JOBSTORE_PATH=str(state / "jobs.sqlite"))
+def kernel(shared_sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
+    env = kernel_env(tmp_path_factory.mktemp("kernel-state"), OPENAI_BASE_URL=shared_sim.base_url,
+                     OPENAI_API_KEY=API_KEY, LLM_MAGICS_CACHE="false")
     manager, client = start_new_kernel(kernel_name="python3", env=env, cwd=str(REPO))
     try:
         k = Kernel(client)
@@ -110,12 +98,6 @@ def kernel(kernel_sim: Simulator, tmp_path_factory: pytest.TempPathFactory) -> I
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
-
-
-@pytest.fixture
-def sim(kernel_sim: Simulator) -> Simulator:
-    kernel_sim.reset("all")
-    return kernel_sim
 
 
 def test_stop_click_is_handled_while_the_stream_runs(kernel, sim):

@@ -16,19 +16,9 @@ import pytest
 from openai import OpenAI
 
 from llm_magics import local
-from llm_magics.local.model import check_server_installed
+from tests.support.local_model import missing_reason
 
-
-def _missing_reason() -> str | None:
-    try:
-        local.find_model_path()
-        check_server_installed()
-    except local.LocalModelMissingError as err:
-        return str(err)
-    return None
-
-
-_REASON = _missing_reason()
+_REASON = missing_reason()
 if _REASON:  # the real-model tier must run, never be skipped quietly
     pytest.fail(f"embedded local model not installed: {_REASON}", pytrace=False)
 

@@ -13,7 +13,7 @@ import pytest
 
 import llm_magics
 from llm_magics.pandas import register
-from llm_magics.server.sim import Simulator
+from tests.support.sim import Simulator, chat_body
 
 MODEL = "sim-small"
 
@@ -37,14 +37,7 @@ def llm(sim: Simulator) -> Simulator:
     return sim
 
 
-def chat_body(prompt: str, *, system: str | None = None, **params: Any) -> dict[str, Any]:
-    """The chat body the library sends for ``prompt`` (what ``expected_answer`` needs)."""
-    messages = [{"role": "user", "content": prompt}]
-    if system:
-        messages.insert(0, {"role": "system", "content": system})
-    return {"model": MODEL, "messages": messages, **params}
-
-
 @pytest.fixture
 def body() -> Any:
+    """``body(prompt, system=..., **params)``: the chat body the library sends for ``prompt``."""
     return chat_body

@@ -6,46 +6,19 @@ The kernel finds the simulator through its environment (``OPENAI_BASE_URL``,
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
-from llm_magics.server.sim import Simulator, expected_answer
-
-REPO = Path(__file__).resolve().parents[2]
-NOTEBOOK = REPO / "notebooks" / "dataframe.ipynb"
-WIDGET = "application/vnd.jupyter.widget-view+json"
-
-
-def text_of(cell) -> str:
-    parts = []
-    for out in cell.outputs:
-        if out.output_type == "stream":
-            parts.append(out.text)
-        elif out.output_type in ("execute_result", "display_data"):
-            parts.append(out.data.get("text/plain", ""))
-    return "".join(parts)
+from llm_magics.server.sim import expected_answer
+from tests.support.notebooks import WIDGET, by_tag, execute, text_of
+from tests.support.sim import Simulator
 
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     with Simulator() as sim:
-        env = dict(os.environ)
-        env.update({
-            "OPENAI_BASE_URL": sim.base_url,
-            "OPENAI_API_KEY": "sk-test",
-            "LLM_MAGICS_CACHE_PATH": str(tmp_path_factory.mktemp("nb") / "cache.sqlite"),
-            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p),
-        })
-        nb = nbformat.read(NOTEBOOK, as_version=4)
-        client = NotebookClient(nb, timeout=120, kernel_name="python3",
-                                resources={"metadata": {"path": str(REPO)}})
-        client.execute(env=env)
-        cells = {c.metadata.get("tags", [None])[0]: c for c in nb.cells if c.cell_type == "code"}
-        yield cells, sim.stats, nb.metadata
+        nb = execute("dataframe.ipynb", tmp_path_factory.mktemp("nb"),
+                     OPENAI_BASE_URL=sim.base_url, OPENAI_API_KEY="sk-test")
+        yield by_tag(nb), sim.stats, nb.metadata
 
 
 def test_notebook_cells_all_ran_without_errors(executed):

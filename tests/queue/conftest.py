@@ -18,8 +18,8 @@ import redis
 from queue_helpers import FAST, WORKER_KEY, worker_env
 
 from llm_magics.queue import QueueConfig
-from llm_magics.queue.procs import RedisServer, WorkerProcess
-from llm_magics.server.sim import Simulator
+from tests.support.queue_procs import RedisServer, WorkerProcess
+from tests.support.sim import Simulator
 
 if shutil.which("redis-server") is None:  # CI installs it: a missing server is a failure
     pytest.fail("redis-server is not installed (apt-get install redis-server)", pytrace=False)

@@ -11,7 +11,7 @@ from queue_helpers import FAST, requests, submitter
 
 from llm_magics.core.runner import run_sync
 from llm_magics.queue import BrokerUnavailableError, NoWorkerError, QueueRun, run_requests
-from llm_magics.queue.procs import free_port
+from tests.support.queue_procs import free_port
 
 
 def test_unreachable_redis_names_the_url_and_how_to_start_it(sim):

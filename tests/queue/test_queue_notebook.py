@@ -6,31 +6,15 @@ notebook; it has no API key (only the worker does), which is the point.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 from queue_helpers import FAST, WORKER_KEY, worker_env
 
-from llm_magics.queue.procs import WorkerProcess
-from llm_magics.server.sim import Simulator, expected_answer
-
-REPO = Path(__file__).resolve().parents[2]
-NOTEBOOK = REPO / "notebooks" / "queue.ipynb"
-
-
-def text_of(cell) -> str:
-    parts = []
-    for out in cell.outputs:
-        if out.output_type == "stream":
-            parts.append(out.text)
-        elif out.output_type in ("execute_result", "display_data"):
-            parts.append(out.data.get("text/plain", ""))
-        elif out.output_type == "error":
-            parts.append("\n".join(out.traceback))
-    return "".join(parts)
+from llm_magics.server.sim import expected_answer
+from tests.support.notebooks import by_tag, execute, text_of
+from tests.support.queue_procs import WorkerProcess
+from tests.support.sim import Simulator
 
 
 @pytest.fixture(scope="module")
@@ -45,20 +29,9 @@ def executed(redis_server, tmp_path_factory):
 
 
 def run_notebook(redis_url: str, sim: Simulator, tmp: Path):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("LLM_MAGICS_", "OPENAI_"))}
-    env.update({
-        "LLM_MAGICS_REDIS_URL": redis_url,
-        "OPENAI_BASE_URL": sim.base_url,
-        "LLM_MAGICS_CACHE_PATH": str(tmp / "kernel-cache.sqlite"),
-        "LLM_MAGICS_QUEUE_POLL_INTERVAL": "0.05",
-        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p),
-    })
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(REPO)}}).execute(env=env)
-    cells = {c.metadata.get("tags", [None])[0]: c for c in nb.cells if c.cell_type == "code"}
-    return cells, sim.stats
+    nb = execute("queue.ipynb", tmp, LLM_MAGICS_REDIS_URL=redis_url,
+                 OPENAI_BASE_URL=sim.base_url, LLM_MAGICS_QUEUE_POLL_INTERVAL="0.05")
+    return by_tag(nb), sim.stats
 
 
 def test_every_cell_runs_and_the_kernel_holds_no_key(executed):

@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 STARTER = """
 import json, sys, time
-from llm_magics.queue.procs import RedisServer, WorkerProcess
+from tests.support.queue_procs import RedisServer, WorkerProcess
 redis = RedisServer().start()
 worker = WorkerProcess(redis.url, concurrency=1, isolate=True,
                        env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}).start()

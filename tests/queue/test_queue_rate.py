@@ -14,7 +14,7 @@ from queue_helpers import FAST, WORKER_KEY, requests, submitter
 import llm_magics
 from llm_magics.core.types import Response
 from llm_magics.queue import run_requests
-from llm_magics.server.sim import SimulatorProcess
+from tests.support.sim import SimulatorProcess
 
 RPM = 300
 ROWS = 600

@@ -32,8 +32,9 @@ from llm_magics import errors, queue
 from llm_magics.core.runner import submit
 from llm_magics.core.types import Response
 from llm_magics.queue import QueueRun, run_requests
-from llm_magics.queue.procs import WorkerProcess
-from llm_magics.server.sim import Simulator, expected_answer
+from llm_magics.server.sim import expected_answer
+from tests.support.queue_procs import WorkerProcess
+from tests.support.sim import Simulator
 
 CONCURRENCY = 3
 

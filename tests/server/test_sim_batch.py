@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import openai
 import pytest
 from openai import OpenAI
 
-from llm_magics.server.sim import SimConfig, Simulator, expected_answer
-
-TERMINAL = {"completed", "failed", "expired", "cancelled"}
+from llm_magics.server.sim import SimConfig, expected_answer
+from tests.support.batch_api import jsonl, line, upload, wait
+from tests.support.sim import Simulator
+from tests.support.sim import chat_body as body
 
 
 @pytest.fixture
@@ -26,39 +26,6 @@ def bsim() -> Iterator[Simulator]:
 def bclient(bsim: Simulator) -> Iterator[OpenAI]:
     with OpenAI(base_url=bsim.base_url, api_key="sk-test", max_retries=0, timeout=10) as c:
         yield c
-
-
-def body(text: str, **params: Any) -> dict[str, Any]:
-    return {"model": "sim-small", "messages": [{"role": "user", "content": text}], **params}
-
-
-def line(custom_id: str, request: dict[str, Any], url: str = "/v1/chat/completions") -> str:
-    return json.dumps({"custom_id": custom_id, "method": "POST", "url": url, "body": request})
-
-
-def upload(client: OpenAI, lines: list[str]) -> str:
-    data = ("\n".join(lines) + "\n").encode()
-    return client.files.create(file=("input.jsonl", data), purpose="batch").id
-
-
-def wait(client: OpenAI, batch_id: str, timeout: float = 10.0) -> tuple[Any, list[str]]:
-    """Poll until terminal; returns the final batch and every status seen, in order."""
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    while True:
-        batch = client.batches.retrieve(batch_id)
-        if not seen or seen[-1] != batch.status:
-            seen.append(batch.status)
-        if batch.status in TERMINAL:
-            return batch, seen
-        assert time.monotonic() < deadline, f"batch stuck in {seen}"
-        time.sleep(0.01)
-
-
-def jsonl(client: OpenAI, file_id: str | None) -> list[dict[str, Any]]:
-    assert file_id is not None
-    text = client.files.content(file_id).text
-    return [json.loads(row) for row in text.splitlines() if row.strip()]
 
 
 def test_batch_completes_with_same_answers_as_sync(bclient: OpenAI, bsim: Simulator) -> None:

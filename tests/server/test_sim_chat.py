@@ -14,7 +14,8 @@ import pytest
 from openai import OpenAI
 from pydantic import BaseModel, Field
 
-from llm_magics.server.sim import DEFAULT_MODELS, SimConfig, Simulator, expected_answer
+from llm_magics.server.sim import DEFAULT_MODELS, SimConfig, expected_answer
+from tests.support.sim import Simulator
 
 
 def user(text: str, model: str = "sim-small", **params: object) -> dict[str, object]:

@@ -13,9 +13,9 @@ import openai
 import pytest
 from openai import OpenAI
 
-from llm_magics.server.sim import SimConfig, SimulatorProcess, expected_answer
+from llm_magics.server.sim import SimConfig, expected_answer
 from llm_magics.server.sim.cli import build_parser, config_from_args
-from llm_magics.server.sim.runner import LISTENING, config_to_args
+from tests.support.sim import LISTENING, SimulatorProcess, config_to_args
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,12 +9,13 @@ import httpx
 import pytest
 
 from llm_magics.server import openai_shapes as shapes
-from llm_magics.server.sim import SimConfig, Simulator, expected_answer, parse_directives
+from llm_magics.server.sim import SimConfig, expected_answer, parse_directives
 from llm_magics.server.sim.answers import compute_answer, estimate_prompt_tokens, split_pieces
 from llm_magics.server.sim.config import coerce
 from llm_magics.server.sim.faults import FaultDice
 from llm_magics.server.sim.limits import Bucket, RateLimiter, format_reset
 from llm_magics.server.sim.schema_fill import fill_schema
+from tests.support.sim import Simulator
 
 
 def req(text: str, **params: object) -> dict[str, object]:

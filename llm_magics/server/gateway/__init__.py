@@ -4,18 +4,17 @@ Every client shares one response cache, one RPM/TPM limiter and one circuit
 breaker (the core's policy stack), requests are ordered by ``X-LLM-Priority``,
 streams are relayed token by token, and ``/v1/files`` + ``/v1/batches`` run
 the real Batch API on top of any upstream, persisted in SQLite so a restart
-resumes where it stopped::
+resumes where it stopped. ``create_app`` gives the ASGI app to serve some other way::
 
-    from llm_magics.server.gateway import Gateway, GatewayConfig
-    with Gateway(GatewayConfig(upstream="http://127.0.0.1:8000/v1", rpm=300)) as gw:
-        client = OpenAI(base_url=gw.base_url, api_key="unused-when-open")
+    from llm_magics.server.gateway import GatewayConfig, create_app
+    app = create_app(GatewayConfig(upstream="http://127.0.0.1:8000/v1", rpm=300))
 
 Modules, one job each: ``config`` (options), ``upstream`` (where calls go,
 the key), ``state`` (what clients share), ``engine`` (core engine + the
 concurrency bound of ``slots``), ``catalog`` (model list), ``relay`` (wire <->
 core, errors), ``chat`` and ``sse`` (chat routes, event relay), ``disconnect``,
 ``store`` (SQLite + files), ``batches`` and ``batch_lines`` (Batch API
-lifecycle), ``metrics``, ``app``, ``cli``, ``runner``.
+lifecycle), ``metrics``, ``app``, ``cli``.
 """
 
 from __future__ import annotations
@@ -23,15 +22,12 @@ from __future__ import annotations
 from .app import GatewayApp, create_app
 from .cli import main
 from .config import CLIENT_KEYS_ENV, GatewayConfig
-from .runner import Gateway, GatewayProcess
 from .upstream import Upstream, resolve_upstream
 
 __all__ = [
     "CLIENT_KEYS_ENV",
-    "Gateway",
     "GatewayApp",
     "GatewayConfig",
-    "GatewayProcess",
     "Upstream",
     "create_app",
     "main",

@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--log-level", default="warning",
         choices=["critical", "error", "warning", "info", "debug"])
     add("--exit-with-parent", action="store_true",
-        help="exit when stdin closes (used by GatewayProcess)")
+        help="exit when stdin closes (for a parent that runs it as a child)")
     return parser
 
 

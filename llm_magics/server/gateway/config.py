@@ -1,4 +1,4 @@
-"""The gateway's options in one frozen dataclass, shared by the CLI and the Python runner.
+"""The gateway's options in one frozen dataclass, shared by the CLI and ``create_app``.
 
 Secrets (the upstream key, client keys) are fields with ``repr=False`` so an
 accidental ``print(config)`` or a log line with the config shows neither.

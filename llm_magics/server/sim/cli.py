@@ -3,7 +3,7 @@
 Every :class:`SimConfig` field is a flag (``answer_tokens`` -> ``--answer-tokens``),
 so whatever a test sets in Python can be reproduced by hand. The process prints
 one line, ``llm-magics sim listening on http://HOST:PORT/v1``, once it accepts
-connections; :class:`SimulatorProcess` waits for exactly that line.
+connections, so a parent that starts it with ``--port 0`` learns its URL from it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="warning",
                         choices=["critical", "error", "warning", "info", "debug"])
     parser.add_argument("--exit-with-parent", action="store_true",
-                        help="exit when stdin closes (used by SimulatorProcess)")
+                        help="exit when stdin closes (for a parent that runs it as a child)")
     group = parser.add_argument_group("switches (also settable live via POST /_sim/config)")
     defaults = SimConfig()
     for f in fields(SimConfig):

@@ -1,7 +1,7 @@
 """The simulator's switches, in one dataclass shared by the Python API, CLI and live config.
 
-One definition keeps the three faces (``Simulator(**switches)``, ``llm-magics sim
---flag``, ``POST /_sim/config``) in step: the CLI builds its flags from the field
+One definition keeps the three faces (``create_app(SimConfig(...))``, ``llm-magics
+sim --flag``, ``POST /_sim/config``) in step: the CLI builds its flags from the field
 list and the live endpoint validates through :meth:`SimConfig.updated`.
 """
 

@@ -1,7 +1,7 @@
 """Mutable per-server state: the live config and everything derived from it.
 
 Handlers read ``state.config`` on every request instead of capturing values,
-which is what makes ``POST /_sim/config`` and ``Simulator.configure()`` take
+which is what makes ``POST /_sim/config`` (and ``SimApp.sim.configure()``) take
 effect immediately, even for a server that is already under load.
 """
 

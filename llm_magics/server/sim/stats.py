@@ -1,4 +1,4 @@
-"""Request counters behind ``GET /_sim/stats`` and ``Simulator.stats``.
+"""Request counters behind ``GET /_sim/stats``.
 
 Tests and benchmarks judge the client from the server's side: how many calls
 really arrived (did the cache work?), how many were refused (did the limiter

@@ -1,4 +1,4 @@
-"""Run an ASGI app on ``127.0.0.1:<free port>`` in a daemon thread (tests, notebooks).
+"""Run an ASGI app on ``127.0.0.1:<free port>`` in a daemon thread.
 
 Same process means live access to the app's state and a start in
 milliseconds; the cost is sharing the GIL with the caller, so benchmarks and
@@ -14,19 +14,23 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .serving import AppServer, bind_socket, url_for, uvicorn_config
+from llm_magics.server.serving import AppServer, bind_socket, url_for, uvicorn_config
 
 __all__ = ["ThreadedServer"]
 
 T = TypeVar("T")
+S = TypeVar("S", bound="ThreadedServer")
 
 
 class ThreadedServer:
     """One app served by uvicorn in a background thread; ``stop()`` is graceful.
 
-    >>> server = ThreadedServer(app).start()          # doctest: +SKIP
-    >>> server.url                                     # doctest: +SKIP
-    'http://127.0.0.1:40321'
+    The simulator and gateway harnesses subclass it; as a context manager it
+    starts on entry and stops on exit.
+
+    >>> with ThreadedServer(app) as server:           # doctest: +SKIP
+    ...     server.base_url
+    'http://127.0.0.1:40321/v1'
     """
 
     def __init__(
@@ -46,7 +50,7 @@ class ThreadedServer:
         self._server: AppServer | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self, timeout: float = 10.0) -> ThreadedServer:
+    def start(self: S, timeout: float = 10.0) -> S:
         if self._thread is not None:
             return self
         sock = bind_socket(self.host, self.port)
@@ -82,13 +86,25 @@ class ThreadedServer:
         self._server = self._thread = None
         atexit.unregister(self.stop)
 
+    def __enter__(self: S) -> S:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
     @property
     def url(self) -> str:
+        """The server root."""
         return url_for(self.host, self.port)
+
+    @property
+    def base_url(self) -> str:
+        """What to pass as an OpenAI client's ``base_url``."""
+        return self.url + "/v1"
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop | None:

@@ -10,63 +10,47 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from ..process import ServerProcess
-from ..threaded import ThreadedServer
-from .app import GatewayApp, create_app
-from .config import GatewayConfig
-from .state import GatewayState
-from .upstream import Upstream, resolve_upstream
+from llm_magics.server.gateway import (
+    GatewayApp,
+    GatewayConfig,
+    Upstream,
+    create_app,
+    resolve_upstream,
+)
+from llm_magics.server.gateway.state import GatewayState
+
+from .process import ServerProcess
+from .threaded import ThreadedServer
 
 __all__ = ["LISTENING", "Gateway", "GatewayProcess"]
 
 LISTENING = re.compile(r"llm-magics serve listening on (http://\S+)/v1")
 
 
-class Gateway:
+class Gateway(ThreadedServer):
     """The gateway on ``127.0.0.1:<free port>`` in a daemon thread.
 
     >>> with Gateway(GatewayConfig(upstream=sim.base_url, state_dir=tmp)) as gw:  # doctest: +SKIP
     ...     client = OpenAI(base_url=gw.base_url, api_key="any")
     """
 
+    app: GatewayApp
+
     def __init__(self, config: GatewayConfig, upstream: Upstream | None = None, *,
                  host: str = "127.0.0.1", port: int = 0) -> None:
         self.config = config
         self.upstream = upstream or resolve_upstream(config.upstream, config.upstream_key)
-        self.app: GatewayApp = create_app(config, self.upstream)
-        self._server = ThreadedServer(self.app, host=host, port=port, name="llm-magics-gateway")
-
-    def start(self, timeout: float = 10.0) -> Gateway:
-        self._server.start(timeout)
-        return self
+        super().__init__(create_app(config, self.upstream), host=host, port=port,
+                         name="llm-magics-gateway")
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._server.stop(timeout)
+        super().stop(timeout)
         self.app.gateway.store.close()
-
-    def __enter__(self) -> Gateway:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.url
-
-    @property
-    def base_url(self) -> str:
-        return self.url + "/v1"
 
     @property
     def state(self) -> GatewayState:
         return self.app.gateway
-
-    def on_loop(self, fn: Any) -> Any:
-        """Run ``fn()`` on the gateway's event loop (consistent reads of live state)."""
-        return self._server.on_loop(fn)
 
 
 class GatewayProcess(ServerProcess):
@@ -94,6 +78,3 @@ class GatewayProcess(ServerProcess):
         # Restart on the same port so clients keep their base_url across a crash.
         self.args = ["--port", str(self.port), *self.args[2:]]
         return self
-
-    def __enter__(self) -> GatewayProcess:
-        return self.start()

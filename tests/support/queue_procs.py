@@ -1,4 +1,4 @@
-"""Throwaway ``redis-server`` and worker processes: for tests, benchmarks and demos.
+"""Throwaway ``redis-server`` and worker processes, for tests, benchmarks and doc checks.
 
 Like ``SimulatorProcess``, each is a context manager that starts a real
 process, waits until it answers, and stops it on exit (and at interpreter
@@ -24,12 +24,14 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import redis
 
-from .app import make_app
-from .config import QueueConfig
+from llm_magics.queue.app import make_app
+from llm_magics.queue.config import QueueConfig
+
+from .env import on_repo_path, without_settings
 
 __all__ = ["RedisServer", "WorkerProcess", "free_port"]
 
@@ -65,11 +67,36 @@ def _die_with_parent() -> None:
         _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _package_root() -> str:
-    return str(Path(__file__).resolve().parents[2])
+C = TypeVar("C", bound="_Child")
 
 
-class RedisServer:
+class _Child:
+    """A process started here: a context manager, also stopped at interpreter exit."""
+
+    proc: subprocess.Popen[bytes] | None
+    _log: IO[bytes] | None
+
+    def start(self: C) -> C:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def _released(self) -> None:
+        """Close the log and forget the exit hook, once the process is gone."""
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        atexit.unregister(self.stop)
+
+    def __enter__(self: C) -> C:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class RedisServer(_Child):
     """``redis-server`` on a free loopback port, no persistence, in a temporary directory."""
 
     def __init__(self, port: int | None = None, *, executable: str = "redis-server") -> None:
@@ -119,22 +146,13 @@ class RedisServer:
         proc, self.proc = self.proc, None
         if proc is not None:
             _terminate(proc, timeout=5)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        self._released()
         if self._dir is not None:
             self._dir.cleanup()
             self._dir = None
-        atexit.unregister(self.stop)
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
-class WorkerProcess:
+class WorkerProcess(_Child):
     """``python -m llm_magics.queue.worker`` as a child process, ready once it answers a ping.
 
     ``env`` is added to this process's environment: the worker's key and base
@@ -173,11 +191,7 @@ class WorkerProcess:
     def start(self, timeout: float = 30.0) -> WorkerProcess:
         if self.proc is not None:
             return self
-        env = {k: v for k, v in os.environ.items()
-               if not (self.isolate and k.startswith(("LLM_MAGICS_", "OPENAI_")))}
-        env.update(self.env)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (_package_root(), env.get("PYTHONPATH")) if p)
+        env = on_repo_path({**(without_settings() if self.isolate else os.environ), **self.env})
         env["PYTHONUNBUFFERED"] = "1"
         if self.log_path is not None:
             self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop
@@ -218,16 +232,7 @@ class WorkerProcess:
         proc, self.proc = self.proc, None
         if proc is not None:
             _terminate(proc, timeout=timeout, group=True)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        atexit.unregister(self.stop)
-
-    def __enter__(self) -> WorkerProcess:
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+        self._released()
 
 
 def _terminate(proc: subprocess.Popen[bytes], *, timeout: float, group: bool = False) -> None:

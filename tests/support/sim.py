@@ -7,20 +7,25 @@ runs ``python -m llm_magics.server.sim`` and talks to it over the ``/_sim``
 control endpoints. Both clean up on ``__exit__``, on ``stop()`` and at
 interpreter exit; the child process also exits by itself if its parent dies
 (it watches its stdin pipe). The thread and process plumbing is shared with
-the gateway (``server.threaded``, ``server.process``).
+the gateway (``threaded``, ``process``).
 """
 
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import httpx
 
-from ..process import ServerProcess
-from ..threaded import ThreadedServer
-from .app import create_app
-from .config import SimConfig
+from llm_magics.core.endpoint import HOSTED_DEFAULT_MODEL
+from llm_magics.server.sim import SimConfig, create_app, expected_answer
+
+from .process import ServerProcess
+from .threaded import ThreadedServer
+
+__all__ = ["LISTENING", "Simulator", "SimulatorProcess", "chat_body", "config_to_args",
+           "hosted_answer", "settled"]
 
 LISTENING = re.compile(r"llm-magics sim listening on (http://\S+)/v1")
 
@@ -30,7 +35,7 @@ def _build_config(config: SimConfig | None, switches: dict[str, Any]) -> SimConf
     return base.updated(**switches) if switches else base
 
 
-class Simulator:
+class Simulator(ThreadedServer):
     """The simulator on ``127.0.0.1:<free port>`` in a daemon thread.
 
     >>> with Simulator(answer_tokens=8, rpm=60) as sim:
@@ -45,52 +50,10 @@ class Simulator:
         port: int = 0,
         **switches: Any,
     ) -> None:
-        self.app = create_app(_build_config(config, switches))
-        state = self.app.sim
-        self._server = ThreadedServer(
-            self.app, host=host, port=port, on_exit=lambda: setattr(state, "closing", True),
-            name="llm-magics-sim",
-        )
-
-    # ------------------------------------------------------------- lifecycle
-
-    def start(self, timeout: float = 10.0) -> Simulator:
-        self._server.start(timeout)
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Shut down gracefully; hung requests are released, then tasks are cancelled."""
-        self._server.stop(timeout)
-
-    def __enter__(self) -> Simulator:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    # ------------------------------------------------------------- access
-
-    @property
-    def host(self) -> str:
-        return self._server.host
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    @property
-    def running(self) -> bool:
-        return self._server.running
-
-    @property
-    def url(self) -> str:
-        """Server root, where ``/_sim/*`` lives."""
-        return self._server.url
-
-    @property
-    def base_url(self) -> str:
-        """What to pass as the OpenAI client's ``base_url``."""
-        return self.url + "/v1"
+        app = create_app(_build_config(config, switches))
+        state = app.sim
+        super().__init__(app, host=host, port=port, name="llm-magics-sim",
+                         on_exit=lambda: setattr(state, "closing", True))
 
     @property
     def config(self) -> SimConfig:
@@ -99,19 +62,46 @@ class Simulator:
     @property
     def stats(self) -> dict[str, Any]:
         """A snapshot of the counters (see ``GET /_sim/stats``)."""
-        return self._server.on_loop(self.app.sim.stats.snapshot)
+        return self.on_loop(self.app.sim.stats.snapshot)
 
     def configure(self, **switches: Any) -> SimConfig:
         """Change switches live; raises ``ValueError`` for unknown names or bad values."""
-        return self._server.on_loop(lambda: self.app.sim.configure(**switches))
+        return self.on_loop(lambda: self.app.sim.configure(**switches))
 
     def reset_stats(self) -> None:
         """Zero the counters (limits, dice and switches untouched)."""
-        self._server.on_loop(lambda: self.app.sim.reset("stats"))
+        self.reset("stats")
 
     def reset(self, scope: str = "all") -> None:
         """``run``: counters, rate-limit windows, fault dice; ``all``: also the switches."""
-        self._server.on_loop(lambda: self.app.sim.reset(scope))
+        self.on_loop(lambda: self.app.sim.reset(scope))
+
+
+def settled(sim: Simulator, timeout: float = 2.0) -> Simulator:
+    """``sim`` back to its startup switches and zero counters, once in-flight calls end.
+
+    A previous test's stopped stream or abandoned request may still be closing;
+    resetting under it would count its tail against the next test.
+    """
+    deadline = time.monotonic() + timeout
+    while sim.stats["in_flight"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    sim.reset("all")
+    return sim
+
+
+def chat_body(prompt: str, *, model: str = "sim-small", system: str | None = None,
+              **params: Any) -> dict[str, Any]:
+    """The chat body the library sends for ``prompt`` (what ``expected_answer`` needs)."""
+    messages = [{"role": "user", "content": prompt}]
+    if system:
+        messages.insert(0, {"role": "system", "content": system})
+    return {"model": model, "messages": messages, **params}
+
+
+def hosted_answer(sim: Simulator, prompt: str, **params: Any) -> str:
+    """What ``sim`` answers a notebook's call: ``prompt`` to the default hosted model."""
+    return expected_answer(chat_body(prompt, model=HOSTED_DEFAULT_MODEL, **params), sim.config)
 
 
 def config_to_args(config: SimConfig) -> list[str]:
@@ -181,9 +171,6 @@ class SimulatorProcess(ServerProcess):
             self._http = None
         return super().stop(timeout)
 
-    def __enter__(self) -> SimulatorProcess:
-        return self.start()
-
     # ------------------------------------------------------------- control
 
     def _client(self) -> httpx.Client:
@@ -191,17 +178,18 @@ class SimulatorProcess(ServerProcess):
             raise RuntimeError("the simulator process is not running; call start()")
         return self._http
 
-    @property
-    def stats(self) -> dict[str, Any]:
-        response = self._client().get("/_sim/stats")
+    def _get(self, path: str) -> dict[str, Any]:
+        response = self._client().get(path)
         response.raise_for_status()
         return response.json()
 
     @property
+    def stats(self) -> dict[str, Any]:
+        return self._get("/_sim/stats")
+
+    @property
     def config(self) -> dict[str, Any]:
-        response = self._client().get("/_sim/config")
-        response.raise_for_status()
-        return response.json()
+        return self._get("/_sim/config")
 
     def configure(self, **switches: Any) -> dict[str, Any]:
         response = self._client().post("/_sim/config", json=switches)

@@ -19,15 +19,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
-__all__ = ["ServerProcess", "package_root"]
+from .env import on_repo_path
 
+__all__ = ["ServerProcess"]
 
-def package_root() -> str:
-    """The directory holding ``llm_magics``, so a child imports this very code."""
-    return str(Path(__file__).resolve().parents[2])
+S = TypeVar("S", bound="ServerProcess")
 
 
 class ServerProcess:
@@ -74,15 +72,12 @@ class ServerProcess:
         return [self.python, "-m", self.module, *self.args]
 
     def child_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (package_root(), env.get("PYTHONPATH")) if p
-        )
+        env = on_repo_path(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         env.update(self.extra_env)
         return env
 
-    def start(self) -> ServerProcess:
+    def start(self: S) -> S:
         if self.proc is not None and self.proc.poll() is None:
             return self
         self._stderr_tail.clear()
@@ -173,7 +168,7 @@ class ServerProcess:
                 except OSError:
                     pass
 
-    def __enter__(self) -> Any:
+    def __enter__(self: S) -> S:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

@@ -1,4 +1,4 @@
-"""Batch helpers the gateway tests share (a module, so tests can import it)."""
+"""Drive the Batch API with the official SDK: JSONL lines, upload, create, poll, read back."""
 
 from __future__ import annotations
 
@@ -8,12 +8,9 @@ from typing import Any
 
 from openai import OpenAI
 
+__all__ = ["TERMINAL", "jsonl", "line", "start_batch", "upload", "wait"]
+
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
-
-
-def user(text: str, model: str = "sim-small", **params: Any) -> dict[str, Any]:
-    """A chat body with one user message (what ``expected_answer`` needs)."""
-    return {"model": model, "messages": [{"role": "user", "content": text}], **params}
 
 
 def line(custom_id: str, body: dict[str, Any], url: str = "/v1/chat/completions") -> str:
@@ -42,7 +39,7 @@ def wait(client: OpenAI, batch_id: str, timeout: float = 30.0) -> tuple[Any, lis
         if batch.status in TERMINAL:
             return batch, seen
         assert time.monotonic() < deadline, f"batch stuck in {seen}"
-        time.sleep(0.02)
+        time.sleep(0.01)
 
 
 def jsonl(client: OpenAI, file_id: str | None) -> list[dict[str, Any]]:

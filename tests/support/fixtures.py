@@ -1,0 +1,27 @@
+"""The simulator fixtures every test folder gets (``tests/conftest.py`` registers them).
+
+``shared_sim`` is one in-thread simulator for the session; ``sim`` is that
+server settled and reset before each test, so every test sees fresh switches,
+empty rate-limit windows and zero counters without paying for a restart. A
+folder that needs other startup switches overrides ``shared_sim`` in its
+conftest; one that needs a server of its own per test overrides ``sim``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from .sim import Simulator, settled
+
+
+@pytest.fixture(scope="session")
+def shared_sim() -> Iterator[Simulator]:
+    with Simulator() as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def sim(shared_sim: Simulator) -> Simulator:
+    return settled(shared_sim)

@@ -1,0 +1,1 @@
+"""Developer tooling that stays out of the installed package (the docs' mkdocs hook)."""
