@@ -274,9 +274,10 @@ def magics_page() -> str:
 def accessor_page() -> str:
     import pandas  # noqa: F401 - first: importing it mid-way through llm_magics.pandas
 
+    from llm_magics.core.jobs import FanoutJob
+
     # makes llm_magics.pandas_hook register the accessor from a half-imported package
     from llm_magics.pandas.accessor import LLMDataFrameAccessor, LLMSeriesAccessor, _LLMAccessor
-    from llm_magics.core.jobs import FanoutJob
 
     parts = ["# `df.llm` accessor reference", "", _GENERATED_NOTE,
              "`import llm_magics` (or `%load_ext llm_magics`) registers the accessor on "
