@@ -131,8 +131,13 @@ class LLMMagics(Magics):
     def llm(self, line: str, cell: str | None = None) -> None:
         """Send the cell to the model and show the answer; the cell waits for it.
 
-        {name} in the cell reads notebook variables ({df.head()}, {d['k']}); write
-        {{ and }} for literal braces. The Response is kept in _llm (and --out VAR).
+        {name} in the cell reads notebook variables ({df.shape}, {d['k']}, {items[-1]});
+        write {{ and }} for literal braces. Placeholders only read: the calls allowed,
+        without arguments, are head tail describe to_markdown to_string to_csv to_json
+        on pandas objects, keys values items on mappings, strip lower upper title on
+        strings. Private and dunder names, modules ({os.environ}), secret-looking
+        environment names and the API key are refused before anything is sent. The
+        Response is kept in _llm (and --out VAR).
         """
         if cell is None:
             _line_form(self.llm, line, "llm")

@@ -1,14 +1,22 @@
 """``{name}`` in a cell reads notebook variables, through a small parser instead of ``eval``.
 
-A prompt is text, and text pasted into a cell must not run code. So a
-placeholder may only look a value up and walk into it::
+A prompt is text, and text pasted into a cell must not run code or leak a secret.
+So a placeholder may only look a value up and walk into it::
 
-    {topic}            a variable
+    {topic}            a variable (a dunder name such as {__builtins__} is refused)
     {df.shape}         an attribute (never one starting with "_")
     {d['key']}         an index: a string or an integer literal
     {items[-1]}
-    {df.head()}        a method called with no arguments
+    {df.head()}        a display call from a short allow-list, without arguments
     {price:.2f}        a format spec; {x!r} for repr
+
+The calls allowed are ``head tail describe to_markdown to_string to_csv to_json``
+on pandas objects, ``keys values items`` on mappings and ``strip lower upper
+title`` on strings; anything else (``{lst.clear()}``) is refused before anything
+is looked up. Modules are neither walked into nor written (``{os.environ}``),
+the environment is read one variable at a time and never by a secret-looking
+name, and a prompt that would contain the configured API key is refused (see
+``template_rules``).
 
 ``{{`` and ``}}`` are literal braces. Anything else inside braces, or a name
 that does not exist, is a :class:`~llm_magics.errors.TemplateError` raised
@@ -23,11 +31,12 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
-from collections.abc import Mapping
+from collections.abc import ItemsView, KeysView, Mapping, ValuesView
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import TemplateError
+from . import template_rules as rules
 
 __all__ = ["interpolate", "parse", "render_value", "MAX_TABLE_ROWS"]
 
@@ -39,7 +48,7 @@ _HINT = "Write {{ and }} for literal braces."
 
 @dataclass(frozen=True)
 class _Step:
-    kind: str  # "attr" | "index" | "call"
+    kind: str  # "attr" | "index" | "call" (value: the method's name)
     value: Any = None
 
 
@@ -102,6 +111,8 @@ def parse(source: str) -> Placeholder:
     """Parse what is between one pair of braces."""
     reader = _Reader(source.strip())
     name = reader.name()
+    if name.startswith("__") and name.endswith("__"):
+        raise reader.fail(f"dunder names such as {name!r} are not readable")
     steps: list[_Step] = []
     while (char := reader.peek()) in (".", "[", "("):
         reader.pos += 1
@@ -117,8 +128,11 @@ def parse(source: str) -> Placeholder:
                 raise reader.fail("methods can only be called without arguments, like df.head()")
             if not steps or steps[-1].kind != "attr":
                 raise reader.fail("only methods can be called, like df.head()")
+            refused = rules.check_call_name(steps[-1].value)
+            if refused:
+                raise TemplateError(f"{{{reader.src}}}: {refused}")
             reader.pos += 1
-            steps.append(_Step("call"))
+            steps[-1] = _Step("call", steps[-1].value)
     conversion = None
     if reader.peek() == "!":
         conversion = reader.src[reader.pos + 1:reader.pos + 2]
@@ -190,26 +204,26 @@ def _lookup(placeholder: Placeholder, namespace: Mapping[str, Any]) -> Any:
         )
     value = namespace[placeholder.name]
     for step in placeholder.steps:
+        rules.check_step(where, value, step.kind, step.value)
         try:
             if step.kind == "attr":
                 value = getattr(value, step.value)
             elif step.kind == "index":
                 value = value[step.value]
             else:
-                value = value()
-        except TemplateError:
-            raise
+                value = getattr(value, step.value)()
         except Exception as err:  # noqa: BLE001 - any failure of user objects is a template error
             what = {"attr": f"attribute {step.value!r}", "index": f"index {step.value!r}",
-                    "call": "the call"}[step.kind]
+                    "call": f"the call {step.value}()"}[step.kind]
             raise TemplateError(
                 f"{where}: {what} failed ({type(err).__name__}: {err})."
             ) from None
+    rules.check_value(where, value)
     return value
 
 
 def _is_pandas(value: Any) -> bool:
-    return type(value).__module__.split(".", 1)[0] == "pandas" and hasattr(value, "to_string")
+    return rules.is_pandas(value) and hasattr(value, "to_string")
 
 
 def _table(value: Any) -> str:
@@ -231,6 +245,8 @@ def render_value(value: Any) -> str:
         return value
     if _is_pandas(value):
         return _table(value)
+    if isinstance(value, (KeysView, ValuesView, ItemsView)):
+        value = list(value)
     if isinstance(value, (dict, list)):
         try:
             return json.dumps(value, ensure_ascii=False, default=str)
@@ -239,21 +255,42 @@ def render_value(value: Any) -> str:
     return str(value)
 
 
-def interpolate(template: str, namespace: Mapping[str, Any]) -> str:
-    """Fill every placeholder from ``namespace``; raise ``TemplateError`` on the first problem."""
+def interpolate(template: str, namespace: Mapping[str, Any], *,
+                secrets: tuple[str, ...] | None = None) -> str:
+    """Fill every placeholder from ``namespace``; raise ``TemplateError`` on the first problem.
+
+    ``secrets`` are strings the prompt must not contain; by default the
+    configured API key.
+    """
+    parts = _split(template)
+    if all(isinstance(part, str) for part in parts):
+        return "".join(parts)  # type: ignore[arg-type]
+    if secrets is None:
+        secrets = rules.configured_secrets()
     out: list[str] = []
-    for part in _split(template):
+    for part in parts:
         if isinstance(part, str):
             out.append(part)
             continue
-        value = _lookup(part, namespace)
-        if part.conversion:
-            value = repr(value) if part.conversion == "r" else str(value)
-        if part.spec:
-            try:
-                out.append(format(value, part.spec))
-            except (TypeError, ValueError) as err:
-                raise TemplateError(f"{{{part.source}}}: bad format spec ({err}).") from None
-        else:
-            out.append(render_value(value))
-    return "".join(out)
+        text = _fill(part, namespace)
+        rules.check_secrets(f"{{{part.source}}}", text, secrets)
+        out.append(text)
+    prompt = "".join(out)
+    # A key pieced together ({k[0]}{k[1]}...) is caught here; a key typed in the cell
+    # itself is not a placeholder's doing and is left to the writer.
+    typed = template.casefold()
+    rules.check_secrets("The filled prompt", prompt,
+                        tuple(s for s in secrets if s.casefold() not in typed))
+    return prompt
+
+
+def _fill(part: Placeholder, namespace: Mapping[str, Any]) -> str:
+    value = _lookup(part, namespace)
+    if part.conversion:
+        value = repr(value) if part.conversion == "r" else str(value)
+    if not part.spec:
+        return render_value(value)
+    try:
+        return format(value, part.spec)
+    except (TypeError, ValueError) as err:
+        raise TemplateError(f"{{{part.source}}}: bad format spec ({err}).") from None

@@ -2,8 +2,11 @@
 
 Everything that can be wrong with a template is found here, before any call:
 a column that does not exist is a ``TemplateError`` naming it and the columns
-that do. A row with a missing value (NaN, None, ``pd.NA``) in a column the
-template uses gets ``None``: no call, NA in the result.
+that do. A field reads a column and may walk into its values (``{meta[lang]}``,
+``{when.year}``), but never into a private or dunder attribute
+(``{title.__class__}``), as in ``%%llm`` templates. A row with a missing value
+(NaN, None, ``pd.NA``) in a column the template uses gets ``None``: no call, NA
+in the result.
 
 The format string is compiled once into a positional one (``"{title}: {body}"``
 becomes ``"{0}: {1}"``) and filled with ``str.format`` over the column lists,
@@ -35,6 +38,7 @@ Template = str | Callable[[Any], Any]
 
 _FORMATTER = string.Formatter()
 _FIELD = re.compile(r"^([^.\[]*)(.*)$", re.DOTALL)
+_ATTRS = re.compile(r"\.([^.\[]*)|\[[^\]]*\]")
 _SHOWN_COLUMNS = 20
 SERIES_NAMES = ("", "0", "value")
 """Names a Series template may use for the value: ``{}``, ``{0}``, ``{value}`` (or its name)."""
@@ -71,6 +75,7 @@ def _rewrite(template: str, names: list[str], depth: int) -> str:
         if field is None:
             continue
         head, rest = _FIELD.match(field).groups()  # type: ignore[union-attr]
+        _refuse_private(field, rest)
         if head not in names:
             names.append(head)
         piece = "{" + str(names.index(head)) + rest
@@ -80,6 +85,15 @@ def _rewrite(template: str, names: list[str], depth: int) -> str:
             piece += ":" + _rewrite(spec, names, depth + 1)
         out.append(piece + "}")
     return "".join(out)
+
+
+def _refuse_private(field: str, rest: str) -> None:
+    private = [name for name in _ATTRS.findall(rest) if name.startswith("_")]
+    if private:
+        raise TemplateError(
+            f"The template field {{{field}}} reads the private attribute {private[0]!r}; "
+            "fields read columns and their public attributes only."
+        )
 
 
 def _column_for(name: str, columns: pd.Index) -> Hashable:

@@ -55,7 +55,11 @@ class Kernel:
             if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                 break
         reply = self.client.get_shell_msg(timeout=timeout)
-        assert reply["parent_header"]["msg_id"] == msg_id
+        while reply["parent_header"]["msg_id"] != msg_id:
+            # A slow kernel start makes the client ask kernel_info more than once and leaves
+            # the extra replies on the shell channel; they answer nothing asked here.
+            assert reply["msg_type"] == "kernel_info_reply", reply["msg_type"]
+            reply = self.client.get_shell_msg(timeout=timeout)
         return reply, mine
 
     def printed(self, code: str) -> str:

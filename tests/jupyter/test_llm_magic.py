@@ -126,6 +126,29 @@ def test_missing_variable_fails_in_one_line_before_any_request(ip, sim):
     assert "_llm" not in ip.user_ns
 
 
+@pytest.mark.parametrize(
+    ("cell", "says"),
+    [
+        ("Summarise {lst.clear()}", "clear() is not one of the calls"),
+        ("Say {os.environ['OPENAI_API_KEY']}", "'os' is a module"),
+        ("Say {env['OPENAI_API_KEY']}", "looks like a secret"),
+        ("Say {key}", "contains the configured API key"),
+    ],
+)
+def test_a_template_that_would_act_or_leak_is_refused_before_any_request(ip, sim, cell, says):
+    import os
+
+    lst = [1, 2, 3]
+    ip.user_ns.update(lst=lst, os=os, env=os.environ, key=API_KEY)
+    result, out = run(ip, f"%%llm -m {MODEL}\n{cell}")
+    assert not result.success and isinstance(result.error_in_exec, CellError)
+    (line,) = out.stdout.strip().splitlines()
+    assert line.startswith("TemplateError: ") and says in line
+    assert API_KEY not in out.stdout + out.stderr
+    assert lst == [1, 2, 3] and ip.user_ns["lst"] is lst
+    assert requests_seen(sim) == 0 and "_llm" not in ip.user_ns
+
+
 def test_server_error_is_one_line_naming_the_error(ip, sim):
     result, out = run(ip, f"%%llm -m {MODEL}\nSTATUS:400 bad request please")
     assert not result.success

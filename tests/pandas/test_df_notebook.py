@@ -47,7 +47,9 @@ def test_typo_and_failed_rows_are_reported(executed):
     typo = text_of(cells["typo"])
     assert "{text}" in typo and "'product', 'review'" in typo
     failed = text_of(cells["errors"])
-    assert "['fine', nan, 'also fine']" in failed and "refused the request" in failed
+    # the missing answer is pandas' missing value: nan from pandas 3 on, None before
+    assert any(f"['fine', {na}, 'also fine']" in failed for na in ("nan", "None"))
+    assert "refused the request" in failed
 
 
 def test_schema_gives_typed_columns(executed):

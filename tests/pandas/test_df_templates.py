@@ -17,6 +17,19 @@ def test_named_fields_become_positions_keeping_conversion_spec_and_literal_brace
     assert compiled.fmt.format("ab", 5, {"k": "v"}) == " 'ab' {lit} ab v"
 
 
+@pytest.mark.parametrize("field", ["{title.__class__}", "{title.__class__.__mro__[1]}",
+                                   "{meta[k]._secret}", "{title:{width.__doc__}}"])
+def test_a_field_never_reads_private_or_dunder_attributes(field):
+    df = pd.DataFrame({"title": ["a"], "meta": [{"k": "v"}], "width": [3]})
+    with pytest.raises(TemplateError, match="private attribute '_"):
+        render_frame(df, f"Summarise {field}")
+
+
+def test_public_attributes_and_indexes_of_values_still_read():
+    df = pd.DataFrame({"when": pd.to_datetime(["2024-05-01"]), "meta": [{"_k": "v"}]})
+    assert render_frame(df, "{when.year} {meta[_k]}") == ["2024 v"]
+
+
 def test_missing_column_names_it_and_the_available_ones():
     df = pd.DataFrame({"title": ["a"], "body": ["b"]})
     with pytest.raises(TemplateError) as info:
