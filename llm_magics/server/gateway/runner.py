@@ -35,8 +35,9 @@ class Gateway:
                  host: str = "127.0.0.1", port: int = 0) -> None:
         self.config = config
         self.upstream = upstream or resolve_upstream(config.upstream, config.upstream_key)
-        self.app: GatewayApp = create_app(config, self.upstream)
-        self._server = ThreadedServer(self.app, host=host, port=port, name="llm-magics-gateway")
+        self.app: GatewayApp = create_app(config, self.upstream, host=host)
+        self._server = ThreadedServer(self.app, host=host, port=port, name="llm-magics-gateway",
+                                      limits=config.connection_limits)
 
     def start(self, timeout: float = 10.0) -> Gateway:
         self._server.start(timeout)
