@@ -112,10 +112,13 @@ def _refuse_unknown(body: Mapping[str, Any]) -> None:
                 "documented chat completion fields.", param=str(key), code="unknown_parameter")
 
 
+_UNION_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
+
+
 def _where(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc if not (isinstance(p, str) and p.startswith(("function-",
-                                                                                     "list[",
-                                                                                     "dict["))))
+    """The field path, without the union-member tags pydantic adds (``constrained-str``...)."""
+    return ".".join(str(p) for p in loc if not isinstance(p, str)
+                    or not ("[" in p or "-" in p or p in _UNION_TAGS))
 
 
 def validate_gateway_chat(body: Any) -> ChatCompletionRequest:
