@@ -8,6 +8,7 @@ Tenancy (files, batches, caches, per-key limits) is in ``test_gateway_tenants``.
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -101,6 +102,19 @@ def test_wrong_types_and_ranges_are_400(keyed: Callable[..., Gateway], sim: Simu
     assert response.status_code == 400, response.text
     assert error(response)["param"] == param
     assert sim.stats["chat_requests"] == 0
+
+
+def test_every_accepted_field_is_a_documented_sdk_parameter() -> None:
+    """What the gateway accepts may reach the SDK's ``create(**body)`` on the stream path:
+    each field must be a named request parameter there, and no SDK-only option may pass."""
+    from openai.resources.chat.completions import AsyncCompletions
+
+    from llm_magics.server.gateway.chat_model import SDK_ONLY_KEYS, StrictChatRequest
+
+    sdk = set(inspect.signature(AsyncCompletions.create).parameters) - {"self"}
+    accepted = set(StrictChatRequest.model_fields)
+    assert accepted <= sdk - SDK_ONLY_KEYS, accepted - sdk
+    assert SDK_ONLY_KEYS <= sdk  # the names we refuse are exactly the SDK's own options
 
 
 @pytest.mark.parametrize("number", [b"NaN", b"Infinity", b"-Infinity", b"1e999"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,8 @@ from hostile import KEY_A, KEY_B
 from openai import AsyncOpenAI, OpenAI
 
 from llm_magics.server.gateway import Gateway
+from llm_magics.server.gateway.store import GatewayStore
+from llm_magics.server.gateway.tenants import key_hash
 from llm_magics.server.sim import Simulator, SimulatorProcess
 
 
@@ -80,6 +83,23 @@ def test_the_store_keeps_hashes_never_keys(two: tuple[Gateway, OpenAI, OpenAI],
     state = Path(gateway.config.state_dir)
     everything = b"".join(p.read_bytes() for p in state.rglob("*") if p.is_file())
     assert KEY_A.encode() not in everything and KEY_B.encode() not in everything
+
+
+def test_state_from_before_tenants_belongs_to_the_keyless_tenant(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / "gateway.sqlite")
+    old.executescript(
+        "CREATE TABLE files (id TEXT PRIMARY KEY, filename TEXT NOT NULL, purpose TEXT NOT NULL,"
+        " bytes INTEGER NOT NULL, created_at INTEGER NOT NULL, owner TEXT);"
+        "CREATE TABLE batches (id TEXT PRIMARY KEY, data TEXT NOT NULL);"
+        "INSERT INTO files VALUES ('file-old', 'in.jsonl', 'batch', 3, 0, NULL);")
+    old.commit()
+    old.close()
+    store = GatewayStore(tmp_path)
+    try:
+        assert [f.id for f in store.files("")] == ["file-old"]
+        assert store.files(key_hash(KEY_A)) == []
+    finally:
+        store.close()
 
 
 # ------------------------------------------------------------------ 3. the response cache

@@ -10,6 +10,12 @@ resumes where it stopped::
     with Gateway(GatewayConfig(upstream="http://127.0.0.1:8000/v1", rpm=300)) as gw:
         client = OpenAI(base_url=gw.base_url, api_key="unused-when-open")
 
+Every client is treated as hostile (see the threat model in the docs): a
+strict request model (``chat_model``), body caps and read timeouts (``body``),
+``Host``/``Origin``/content-type rules (``admission``), client keys as
+tenants with their own files, batches and cache (``tenants``) and their own
+RPM/TPM share (``key_limits``).
+
 Modules, one job each: ``config`` (options), ``upstream`` (where calls go,
 the key), ``state`` (what clients share), ``engine`` (core engine + the
 concurrency bound of ``slots``), ``catalog`` (model list), ``relay`` (wire <->
@@ -22,7 +28,7 @@ from __future__ import annotations
 
 from .app import GatewayApp, create_app
 from .cli import main
-from .config import CLIENT_KEYS_ENV, GatewayConfig
+from .config import CLIENT_KEYS_ENV, METRICS_KEY_ENV, GatewayConfig
 from .runner import Gateway, GatewayProcess
 from .upstream import Upstream, resolve_upstream
 
@@ -32,6 +38,7 @@ __all__ = [
     "GatewayApp",
     "GatewayConfig",
     "GatewayProcess",
+    "METRICS_KEY_ENV",
     "Upstream",
     "create_app",
     "main",
