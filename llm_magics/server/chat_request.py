@@ -9,15 +9,17 @@ and in production.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
 
+from .constants import MAX_JSON_DEPTH
 from .openai_shapes import ChatCompletionRequest, bad_request, model_not_found
 
-__all__ = ["INVALID_JSON_MESSAGE", "parse_json", "read_json", "validate_chat"]
+__all__ = ["INVALID_JSON_MESSAGE", "nesting_exceeds", "parse_json", "read_json", "validate_chat"]
 
 INVALID_JSON_MESSAGE = (
     "We could not parse the JSON body of your request. (HINT: This likely means you "
@@ -25,12 +27,56 @@ INVALID_JSON_MESSAGE = (
 )
 
 
+class _NonFinite(Exception):
+    """A number JSON has no spelling for (Python's ``json`` reads NaN, Infinity and 1e999)."""
+
+
+def _reject_constant(name: str) -> float:
+    raise _NonFinite(name)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NonFinite(text)
+    return value
+
+
+def nesting_exceeds(value: Any, limit: int) -> bool:
+    """Whether arrays/objects nest deeper than ``limit`` (iterative: no recursion to exhaust)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > limit:
+            return True
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return False
+
+
 def parse_json(raw: bytes) -> Any:
-    """``raw`` as JSON, or OpenAI's 400 for a body that is not JSON."""
+    """``raw`` as strict JSON, or OpenAI's 400: not JSON, a non-finite number, nested too deep.
+
+    Python's ``json`` accepts ``NaN``/``Infinity`` and recurses once per level;
+    both would fail later, far from the cause (an encoding error upstream, a
+    RecursionError in a handler), so they are refused here.
+    """
+    too_deep = False
     try:
-        return json.loads(raw)
+        value = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite)
+    except _NonFinite as exc:
+        raise bad_request(
+            f"Invalid number in the JSON body: {exc}. JSON has no NaN or Infinity; "
+            "send a finite number.", code="invalid_value") from None
+    except RecursionError:
+        too_deep = True
     except ValueError:
         raise bad_request(INVALID_JSON_MESSAGE) from None
+    if too_deep or (isinstance(value, (dict, list)) and nesting_exceeds(value, MAX_JSON_DEPTH)):
+        raise bad_request(
+            f"The JSON body nests arrays/objects more than {MAX_JSON_DEPTH} levels deep; "
+            "flatten it.", code="invalid_value")
+    return value
 
 
 async def read_json(request: Request) -> Any:

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from .openai_shapes import OpenAIError, bad_request, error_response
-from .upload_limit import TOO_LARGE_KEY, file_too_large
+from .upload_limit import REFUSAL_KEY, TOO_LARGE_KEY, file_too_large
 
 __all__ = ["install_error_handlers", "validation_error"]
 
@@ -44,12 +44,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        if request.scope.get(REFUSAL_KEY):
+            return error_response(request.scope[REFUSAL_KEY])
         if request.scope.get(TOO_LARGE_KEY):
             return error_response(file_too_large(request.scope[TOO_LARGE_KEY]))
         return error_response(validation_error(list(exc.errors())))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.scope.get(REFUSAL_KEY):
+            return error_response(request.scope[REFUSAL_KEY])
         if request.scope.get(TOO_LARGE_KEY):  # the upload was cut short: say why
             return error_response(file_too_large(request.scope[TOO_LARGE_KEY]))
         if exc.status_code == 404:
@@ -59,3 +63,9 @@ def install_error_handlers(app: FastAPI) -> None:
         else:
             message = str(exc.detail)
         return error_response(OpenAIError(exc.status_code, message))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> Response:
+        # A bug must not hand the client a traceback or an internal detail (a URL, a path).
+        return error_response(OpenAIError(
+            500, "The server had an error while processing your request.", type="server_error"))

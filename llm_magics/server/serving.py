@@ -19,6 +19,8 @@ from typing import Any
 
 import uvicorn
 
+from .connection_guard import ConnectionLimits
+
 __all__ = ["BACKLOG", "AppServer", "bind_socket", "url_for", "uvicorn_config", "exit_with_parent"]
 
 BACKLOG = 2048
@@ -99,13 +101,17 @@ class AppServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def uvicorn_config(app: Any, *, log_level: str = "warning", in_process: bool) -> uvicorn.Config:
+def uvicorn_config(app: Any, *, log_level: str = "warning", in_process: bool,
+                   limits: ConnectionLimits | None = None) -> uvicorn.Config:
     """Fast, quiet settings: no access log, uvloop/httptools when installed.
 
     In-process we leave the host's logging alone (``log_config=None``); a
-    separate process gets uvicorn's own console format.
+    separate process gets uvicorn's own console format. ``limits`` (a shared
+    server such as the gateway) bounds header time, idle time and connections.
     """
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"http": "auto", "timeout_keep_alive": 30}
+    if limits is not None:
+        kwargs.update(limits.uvicorn_options())
     if in_process:
         kwargs["log_config"] = None
     return uvicorn.Config(
@@ -114,9 +120,7 @@ def uvicorn_config(app: Any, *, log_level: str = "warning", in_process: bool) ->
         access_log=False,
         lifespan="on",
         loop="auto",
-        http="auto",
         backlog=BACKLOG,
-        timeout_keep_alive=30,
         timeout_graceful_shutdown=2,
         server_header=False,
         **kwargs,

@@ -28,8 +28,10 @@ def test_complete_returns_the_upstream_answer(client: OpenAI, sim: Simulator) ->
     assert sim.stats["chat_requests"] == 1
 
 
-def test_identical_requests_share_one_cache(client: OpenAI, sim: Simulator,
-                                            gateway: Gateway) -> None:
+def test_identical_requests_share_one_cache(make_gateway: Callable[..., Gateway],
+                                            sim: Simulator) -> None:
+    gateway = make_gateway(share_cache=True)  # the hit/miss header is shown only then
+    client = OpenAI(base_url=gateway.base_url, api_key="sk-any", max_retries=0)
     body = user("cache me")
     first = client.chat.completions.with_raw_response.create(**body)
     second = client.chat.completions.with_raw_response.create(**body)

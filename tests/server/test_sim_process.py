@@ -14,7 +14,7 @@ import pytest
 from openai import OpenAI
 
 from llm_magics.server.sim import SimConfig, expected_answer
-from llm_magics.server.sim.cli import build_parser, config_from_args
+from llm_magics.server.sim.cli import API_KEY_ENV, build_parser, config_from_args
 from tests.support.sim import LISTENING, SimulatorProcess, config_to_args
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,12 +103,15 @@ def test_startup_failure_is_reported_without_leaving_a_process() -> None:
         busy.close()
 
 
-def test_every_switch_is_a_cli_flag_and_round_trips() -> None:
+def test_every_switch_is_a_cli_flag_and_round_trips(monkeypatch: pytest.MonkeyPatch) -> None:
     config = SimConfig(
         models=["a", "b"], latency_s=0.1, rpm=60, error_rate=0.25, fail_status=400,
         batch_expire_after_fraction=0.5, seed=None, api_key="sk-x",
     )
-    args = build_parser().parse_args(["--port", "0", *config_to_args(config)])
+    argv = config_to_args(config)
+    assert "sk-x" not in argv  # a command line is visible to every local user
+    monkeypatch.setenv(API_KEY_ENV, "sk-x")  # the key travels in the environment instead
+    args = build_parser().parse_args(["--port", "0", *argv])
     assert config_from_args(args) == config
     flags = build_parser().format_help()
     for name in SimConfig().as_dict():

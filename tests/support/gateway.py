@@ -41,8 +41,8 @@ class Gateway(ThreadedServer):
                  host: str = "127.0.0.1", port: int = 0) -> None:
         self.config = config
         self.upstream = upstream or resolve_upstream(config.upstream, config.upstream_key)
-        super().__init__(create_app(config, self.upstream), host=host, port=port,
-                         name="llm-magics-gateway")
+        super().__init__(create_app(config, self.upstream, host=host), host=host, port=port,
+                         name="llm-magics-gateway", limits=config.connection_limits)
 
     def stop(self, timeout: float = 10.0) -> None:
         super().stop(timeout)

@@ -20,6 +20,7 @@ import httpx
 
 from llm_magics.core.endpoint import HOSTED_DEFAULT_MODEL
 from llm_magics.server.sim import SimConfig, create_app, expected_answer
+from llm_magics.server.sim.cli import API_KEY_ENV
 
 from .process import ServerProcess
 from .threaded import ThreadedServer
@@ -105,13 +106,15 @@ def hosted_answer(sim: Simulator, prompt: str, **params: Any) -> str:
 
 
 def config_to_args(config: SimConfig) -> list[str]:
-    """CLI flags reproducing ``config`` (only fields that differ from the defaults)."""
+    """CLI flags reproducing ``config`` (only fields that differ from the defaults).
+
+    The key is left out: a command line is visible to every local user, so it
+    goes to the child in ``LLM_MAGICS_SIM_API_KEY`` instead.
+    """
     defaults = SimConfig().as_dict()
     args: list[str] = []
     for name, value in config.as_dict().items():
-        if name == "api_key":
-            value = config.api_key
-        if value == defaults[name]:
+        if name == "api_key" or value == defaults[name]:
             continue
         if isinstance(value, list):
             text = ",".join(value)
@@ -150,6 +153,7 @@ class SimulatorProcess(ServerProcess):
                 *config_to_args(self.initial_config),
             ],
             listening=LISTENING,
+            env={API_KEY_ENV: self.initial_config.api_key} if self.initial_config.api_key else None,
             python=python,
             startup_timeout=startup_timeout,
             name="simulator",
@@ -162,7 +166,17 @@ class SimulatorProcess(ServerProcess):
             return self
         super().start()
         self._http = httpx.Client(base_url=self.url, timeout=10.0)
+        self._use_key(self.initial_config.api_key)
         return self
+
+    def _use_key(self, key: str | None) -> None:
+        """Send ``key`` with every control call (the control routes need it when it is set)."""
+        if self._http is None:
+            return
+        if key:
+            self._http.headers["authorization"] = f"Bearer {key}"
+        else:
+            self._http.headers.pop("authorization", None)
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM (graceful), then SIGKILL if needed; returns the exit code."""
@@ -196,6 +210,8 @@ class SimulatorProcess(ServerProcess):
         if response.status_code == 400:
             raise ValueError(response.json()["error"]["message"])
         response.raise_for_status()
+        if "api_key" in switches:
+            self._use_key(switches["api_key"])
         return response.json()
 
     def reset_stats(self) -> None:
@@ -205,3 +221,5 @@ class SimulatorProcess(ServerProcess):
     def reset(self, scope: str = "all") -> None:
         """``run``: counters, rate-limit windows, fault dice; ``all``: also the switches."""
         self._client().post("/_sim/reset", params={"scope": scope}).raise_for_status()
+        if scope == "all":
+            self._use_key(self.initial_config.api_key)

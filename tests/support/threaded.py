@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from llm_magics.server.connection_guard import ConnectionLimits
 from llm_magics.server.serving import AppServer, bind_socket, url_for, uvicorn_config
 
 __all__ = ["ThreadedServer"]
@@ -41,12 +42,14 @@ class ThreadedServer:
         port: int = 0,
         on_exit: Callable[[], None] | None = None,
         name: str = "llm-magics-server",
+        limits: ConnectionLimits | None = None,
     ) -> None:
         self.app = app
         self.host = host
         self.port = port
         self.on_exit = on_exit
         self.name = name
+        self.limits = limits
         self._server: AppServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -55,7 +58,8 @@ class ThreadedServer:
             return self
         sock = bind_socket(self.host, self.port)
         self.port = sock.getsockname()[1]
-        server = AppServer(uvicorn_config(self.app, in_process=True), self.on_exit)
+        server = AppServer(uvicorn_config(self.app, in_process=True, limits=self.limits),
+                           self.on_exit)
         thread = threading.Thread(
             target=server.run,
             kwargs={"sockets": [sock]},

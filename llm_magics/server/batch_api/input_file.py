@@ -8,9 +8,11 @@ reader in ``core.batch.jsonl`` is deliberately lenient (it skips a corrupt
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+from ..chat_request import INVALID_JSON_MESSAGE, parse_json
+from ..openai_shapes import OpenAIError
 
 __all__ = ["BatchLine", "line_error", "validate_input"]
 
@@ -66,10 +68,11 @@ def validate_input(content: bytes, endpoint: str) -> tuple[list[BatchLine], list
         if not raw.strip():
             continue
         try:
-            item = json.loads(raw)
-        except ValueError:
+            item = parse_json(raw.encode())
+        except OpenAIError as err:
+            detail = "" if err.message == INVALID_JSON_MESSAGE else f" {err.message}"
             errors.append(line_error(
-                "invalid_json_line", "This line is not parseable as valid JSON.", number))
+                "invalid_json_line", "This line is not parseable as valid JSON." + detail, number))
             continue
         problem = _check(item, number, endpoint, seen)
         if problem is not None:

@@ -9,6 +9,12 @@ resumes where it stopped. ``create_app`` gives the ASGI app to serve some other 
     from llm_magics.server.gateway import GatewayConfig, create_app
     app = create_app(GatewayConfig(upstream="http://127.0.0.1:8000/v1", rpm=300))
 
+Every client is treated as hostile (see the threat model in the docs): a
+strict request model (``chat_model``), body caps and read timeouts (``body``),
+``Host``/``Origin``/content-type rules (``admission``), client keys as
+tenants with their own files, batches and cache (``tenants``) and their own
+RPM/TPM share (``key_limits``).
+
 Modules, one job each: ``config`` (options), ``upstream`` (where calls go,
 the key), ``state`` (what clients share), ``engine`` (core engine + the
 concurrency bound of ``slots``), ``catalog`` (model list), ``relay`` (wire <->
@@ -21,13 +27,14 @@ from __future__ import annotations
 
 from .app import GatewayApp, create_app
 from .cli import main
-from .config import CLIENT_KEYS_ENV, GatewayConfig
+from .config import CLIENT_KEYS_ENV, METRICS_KEY_ENV, GatewayConfig
 from .upstream import Upstream, resolve_upstream
 
 __all__ = [
     "CLIENT_KEYS_ENV",
     "GatewayApp",
     "GatewayConfig",
+    "METRICS_KEY_ENV",
     "Upstream",
     "create_app",
     "main",

@@ -1,10 +1,13 @@
-"""The gateway's ASGI app: client auth, counting, the upload cap, and the routes.
+"""The gateway's ASGI app: admission, client auth, counting, body limits, and the routes.
 
-Auth and counting live in ``GatewayApp.__call__`` rather than in middleware:
-it sees every request exactly once, with its final status, and costs one
-function call per request. ``/healthz`` is always open (a load balancer's
-probe has no key); ``/metrics`` and ``/v1/*`` need a client key when keys are
-configured.
+Every request passes, in order: the ``Host``/``Origin``/content-type rules
+(403/415, also for ``/healthz``), then the client key, which names the
+caller's tenant (401), then the body cap and read timeouts (413/408), all
+before a route runs or anything is sent upstream. This lives in
+``GatewayApp.__call__`` rather than in middleware: it sees every request
+exactly once, with its final status, and costs a few function calls.
+``/healthz`` needs no key (a load balancer's probe has none); ``/metrics``
+takes a client key or the metrics key when either is configured.
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ from ...core.client import close_clients
 from ...core.policy.cache import get_cache
 from ..batch_api import build_router
 from ..error_handlers import install_error_handlers
-from ..openai_shapes import dumps, error_response
+from ..openai_shapes import OpenAIError, dumps, error_response
 from ..upload_limit import limit_upload
 from . import chat
+from .admission import JSON_ROUTES, Admission, refuse_open_exposure
+from .body import BodyGone, read_body, replay
 from .config import GatewayConfig
 from .metrics import prometheus_text, snapshot
-from .state import GatewayState, build_state, gateway_state
+from .state import GatewayState, build_state, client_keys, gateway_state
+from .tenants import TENANT_KEY, tenant_of
 from .upstream import Upstream
 
 __all__ = ["GatewayApp", "create_app"]
@@ -37,18 +43,29 @@ log = logging.getLogger("llm_magics.gateway")
 
 OPEN_PATHS = frozenset({"/healthz"})
 FILES_PATH = "/v1/files"
+METRICS_PATH = "/metrics"
 
 
 class GatewayApp(FastAPI):
-    """FastAPI plus the outer layer that authenticates and counts every request."""
+    """FastAPI plus the outer layer that admits, authenticates and counts every request."""
 
     gateway: GatewayState
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
         gw = self.gateway
+        refusal = gw.admission.check(scope)
+        if refusal is None:
+            preflight = gw.admission.preflight(scope)
+            if preflight is not None:
+                await preflight(scope, receive, send)
+                return
+            if scope["path"] in OPEN_PATHS:
+                await super().__call__(scope, receive, send)
+                return
+        cors = gw.admission.cors_headers(scope) if refusal is None else []
         traffic = gw.traffic
         traffic.requests += 1
         traffic.in_flight += 1
@@ -56,24 +73,54 @@ class GatewayApp(FastAPI):
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 traffic.record(message["status"])
+                if cors:
+                    message = {**message, "headers": [*message.get("headers", ()), *cors]}
             await send(message)
 
         try:
-            refusal = gw.keys.check(scope)
+            if refusal is None:
+                who = gw.keys.identify(scope, metrics=scope["path"] == METRICS_PATH)
+                if isinstance(who, OpenAIError):
+                    refusal = who
+                else:
+                    scope[TENANT_KEY] = who
             if refusal is not None:
                 await error_response(refusal)(scope, receive, counting_send)
-            elif scope["method"] == "POST" and scope["path"] == FILES_PATH:
-                await limit_upload(super().__call__, scope, receive, counting_send,
-                                   gw.config.max_file_bytes)
             else:
-                await super().__call__(scope, receive, counting_send)
+                await self._route(scope, receive, counting_send)
         finally:
             traffic.in_flight -= 1
 
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The routes, with the body read first under the JSON or the upload limits."""
+        config = self.gateway.config
+        if scope["method"] != "POST":
+            await super().__call__(scope, receive, send)
+        elif scope["path"] == FILES_PATH:
+            await limit_upload(super().__call__, scope, receive, send, config.max_file_bytes,
+                               config.body_timeout_s)
+        elif scope["path"] in JSON_ROUTES:
+            try:
+                body = await read_body(scope, receive, config.max_body_bytes,
+                                       config.body_timeout_s)
+            except BodyGone:
+                return
+            except OpenAIError as err:
+                await error_response(err)(scope, receive, send)
+                return
+            await super().__call__(scope, replay(body, receive), send)
+        else:
+            await super().__call__(scope, receive, send)
 
-def create_app(config: GatewayConfig, upstream: Upstream) -> GatewayApp:
-    """A gateway for ``upstream``; its state opens now, its batches resume when it starts."""
-    gw = build_state(config, upstream)
+
+def create_app(config: GatewayConfig, upstream: Upstream, *,
+               host: str = "127.0.0.1") -> GatewayApp:
+    """A gateway for ``upstream`` served on ``host``; its state opens now, its batches resume
+    when it starts. Raises ``ConfigurationError`` for a keyless gateway on a public address."""
+    keys = client_keys(config)
+    refuse_open_exposure(host, keys.enabled, config.allow_remote_keyless)
+    admission = Admission(host, config.allowed_hosts, config.cors_origins)
+    gw = build_state(config, upstream, keys, admission)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -86,7 +133,8 @@ def create_app(config: GatewayConfig, upstream: Upstream) -> GatewayApp:
             await gw.batches.close()
             with contextlib.suppress(Exception):
                 if config.cache:
-                    get_cache(gw.settings.cache_path).flush()
+                    for path in gw.caches.paths():
+                        get_cache(path).flush()
                 await asyncio.wait_for(close_clients(), 5)
 
     app = GatewayApp(
@@ -99,7 +147,8 @@ def create_app(config: GatewayConfig, upstream: Upstream) -> GatewayApp:
     app.gateway = gw
     app.state.gateway = gw
     app.include_router(chat.router)
-    app.include_router(build_router(lambda request: gateway_state(request).batches))
+    app.include_router(build_router(
+        lambda request: gateway_state(request).batches.for_tenant(tenant_of(request.scope).id)))
     install_error_handlers(app)
 
     @app.get("/healthz")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,9 +29,9 @@ from ...core.engine import Engine
 from ...core.settings import Settings
 from ...core.types import Request, Response
 from ..batch_api import BatchRecord, output_record
-from ..chat_request import validate_chat
 from ..openai_shapes import OpenAIError
 from .catalog import ModelCatalog
+from .chat_model import validate_gateway_chat
 from .relay import completion_body, to_core_request, to_openai_error
 from .store import GatewayStore, PendingLine
 from .upstream import Upstream
@@ -61,14 +61,16 @@ class LineRunner:
     store: GatewayStore
     engine: Engine
     upstream: Upstream
-    settings: Settings
+    settings_for: Callable[[str], Settings]
+    """Engine settings for a tenant (its own response cache unless the cache is shared)."""
     catalog: ModelCatalog
     concurrency: int
     use_cache: bool
     lines_finished: int = 0
     rounds: dict[tuple[str, int], int] = field(default_factory=Counter)
 
-    async def run_round(self, record: BatchRecord, pending: list[PendingLine]) -> int:
+    async def run_round(self, record: BatchRecord, pending: list[PendingLine],
+                        tenant: str) -> int:
         """Run ``pending`` once; returns how many lines stay pending after a transient error."""
         groups: dict[str, list[tuple[int, str, Request]]] = {}
         for idx, custom_id, body in pending:
@@ -79,18 +81,19 @@ class LineRunner:
                              ok=False)
                 continue
             groups.setdefault(request.model, []).append((idx, custom_id, request))
+        settings = self.settings_for(tenant)
         counts = await asyncio.gather(
-            *(self._run_group(record, model, items) for model, items in groups.items())
+            *(self._run_group(record, model, items, settings) for model, items in groups.items())
         )
         return sum(counts)
 
     async def _line_request(self, body: Mapping[str, Any]) -> Request:
-        req = validate_chat(body)
+        req = validate_gateway_chat(body)
         model = await self.catalog.resolve(req.model)
         return to_core_request(body, model, self.upstream, "bulk")
 
     async def _run_group(self, record: BatchRecord, model: str,
-                         items: list[tuple[int, str, Request]]) -> int:
+                         items: list[tuple[int, str, Request]], settings: Settings) -> int:
         left = 0
 
         def on_result(position: int, outcome: Response | errors.LLMError | None) -> None:
@@ -120,7 +123,7 @@ class LineRunner:
             self.engine,
             [request for _, _, request in items],
             self.upstream.endpoint(model),
-            self.settings,
+            settings,
             concurrency=self.concurrency,
             use_cache=self.use_cache,
             on_result=on_result,

@@ -7,6 +7,10 @@ names each line), ``expired`` (the completion window ran out: unrun lines get
 saved, so after a restart (even a SIGKILL) each unfinished batch resumes
 where it was: validation is redone, lines already answered are not sent
 again, output files are (re)written from the stored results.
+
+Every method takes the caller's tenant: another tenant's file or batch is a
+404, exactly like one that does not exist. :meth:`GatewayBatches.for_tenant`
+binds one tenant, which is what the shared routes see as their backend.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from ..openai_shapes import OpenAIError, not_found
 from .batch_lines import LineRunner
 from .store import GatewayStore
 
-__all__ = ["GatewayBatches"]
+__all__ = ["GatewayBatches", "TenantBatches"]
 
 log = logging.getLogger("llm_magics.gateway.batches")
 
@@ -56,39 +60,48 @@ class GatewayBatches:
         self._live: dict[str, BatchRecord] = {}
         self._cancel: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._tenants: dict[str, str] = {}
+        """Tenant of each live batch (its output files are the tenant's too)."""
+
+    def for_tenant(self, tenant: str) -> TenantBatches:
+        return TenantBatches(self, tenant)
 
     # ------------------------------------------------------------------ files
 
-    async def add_file(self, filename: str, purpose: str, data: IO[bytes]) -> FileRecord:
+    async def add_file(self, filename: str, purpose: str, data: IO[bytes],
+                       tenant: str) -> FileRecord:
         record = FileRecord(f"file-{new_hex()}", filename, purpose, 0)
-        return await asyncio.to_thread(self.store.add_file, record, data)
+        return await asyncio.to_thread(self.store.add_file, record, data, tenant)
 
-    def files(self) -> list[FileRecord]:
-        return self.store.files()
+    def files(self, tenant: str) -> list[FileRecord]:
+        return self.store.files(tenant)
 
-    def get_file(self, file_id: str) -> FileRecord:
-        record = self.store.get_file(file_id)
+    def get_file(self, file_id: str, tenant: str) -> FileRecord:
+        record = self.store.get_file(file_id, tenant)
         if record is None:
             raise not_found(f"No such File object: {file_id}", param="id")
         return record
 
-    async def file_content(self, file_id: str) -> Response:
-        self.get_file(file_id)
+    async def file_content(self, file_id: str, tenant: str) -> Response:
+        self.get_file(file_id, tenant)
         return FileResponse(self.store.file_path(file_id), media_type="application/octet-stream")
 
-    def delete_file(self, file_id: str) -> None:
-        self.get_file(file_id)
+    def delete_file(self, file_id: str, tenant: str) -> None:
+        self.get_file(file_id, tenant)
         self.store.delete_file(file_id)
 
     # ------------------------------------------------------------------ batches
 
-    def batches(self) -> list[BatchRecord]:
-        return [self._live.get(b.id, b) for b in self.store.batches()]
+    def batches(self, tenant: str) -> list[BatchRecord]:
+        return [self._live.get(b.id, b) for b, _ in self.store.batches(tenant)]
 
-    def get_batch(self, batch_id: str) -> BatchRecord:
-        record = self._live.get(batch_id) or self.store.get_batch(batch_id)
+    def get_batch(self, batch_id: str, tenant: str) -> BatchRecord:
+        live = self._live.get(batch_id)
+        if live is not None and self._tenants.get(batch_id) == tenant:
+            return live
+        record = self.store.get_batch(batch_id, tenant)
         if record is not None:
-            return record
+            return self._live.get(batch_id, record)
         raise not_found(f"No batch found with id '{batch_id}'.", param="batch_id")
 
     @property
@@ -97,15 +110,15 @@ class GatewayBatches:
         return sum(1 for b in self._live.values() if b.status not in TERMINAL)
 
     def create_batch(self, input_file: FileRecord, endpoint: str, window: str,
-                     metadata: dict[str, Any] | None) -> BatchRecord:
+                     metadata: dict[str, Any] | None, tenant: str) -> BatchRecord:
         window_s = self.window_s or WINDOW_S[window]
         record = BatchRecord.new(input_file.id, endpoint, window, metadata, window_s)
-        self.store.save_batch(record)
-        self._start(record)
+        self.store.save_batch(record, tenant)
+        self._start(record, tenant)
         return record
 
-    def cancel_batch(self, batch_id: str) -> BatchRecord:
-        record = self.get_batch(batch_id)
+    def cancel_batch(self, batch_id: str, tenant: str) -> BatchRecord:
+        record = self.get_batch(batch_id, tenant)
         if record.status in TERMINAL:
             raise OpenAIError(409, f"Cannot cancel a batch with status '{record.status}'.",
                               code="batch_not_cancellable")
@@ -122,15 +135,16 @@ class GatewayBatches:
     def resume(self) -> int:
         """Restart every batch a previous run left unfinished; returns how many."""
         resumed = 0
-        for record in self.store.batches():
+        for record, tenant in self.store.batches(None):
             if record.status in ACTIVE and record.id not in self._live:
                 record.total, record.completed, record.failed = self.store.line_counts(record.id)
-                self._start(record)
+                self._start(record, tenant)
                 resumed += 1
         return resumed
 
-    def _start(self, record: BatchRecord) -> None:
+    def _start(self, record: BatchRecord, tenant: str) -> None:
         self._live[record.id] = record
+        self._tenants[record.id] = tenant
         event = self._cancel[record.id] = asyncio.Event()
         if record.status == "cancelling":
             event.set()
@@ -167,6 +181,7 @@ class GatewayBatches:
                 self._live.pop(record.id, None)
                 self._cancel.pop(record.id, None)
                 self._tasks.pop(record.id, None)
+                self._tenants.pop(record.id, None)
 
     async def _lifecycle(self, record: BatchRecord) -> None:
         cancel = self._cancel[record.id]
@@ -205,7 +220,8 @@ class GatewayBatches:
             pending = self.store.pending_lines(record.id)
             if not pending:
                 return False
-            round_task = asyncio.ensure_future(self.lines.run_round(record, pending))
+            round_task = asyncio.ensure_future(
+                self.lines.run_round(record, pending, self._tenants[record.id]))
             stop = asyncio.ensure_future(cancel.wait())
             done, _ = await asyncio.wait({round_task, stop}, timeout=remaining,
                                          return_when=asyncio.FIRST_COMPLETED)
@@ -253,4 +269,42 @@ class GatewayBatches:
             path.unlink()
             return None
         file = FileRecord(f"file-{new_hex()}", f"{record.id}_{kind}.jsonl", "batch_output", 0)
-        return self.store.adopt_file(file, path, owner=record.id).id
+        return self.store.adopt_file(file, path, owner=record.id,
+                                     tenant=self._tenants[record.id]).id
+
+
+class TenantBatches:
+    """One tenant's view of :class:`GatewayBatches`: the ``BatchBackend`` the routes use."""
+
+    def __init__(self, batches: GatewayBatches, tenant: str) -> None:
+        self._batches = batches
+        self._tenant = tenant
+        self.max_file_bytes = batches.max_file_bytes
+
+    async def add_file(self, filename: str, purpose: str, data: IO[bytes]) -> FileRecord:
+        return await self._batches.add_file(filename, purpose, data, self._tenant)
+
+    def files(self) -> list[FileRecord]:
+        return self._batches.files(self._tenant)
+
+    def get_file(self, file_id: str) -> FileRecord:
+        return self._batches.get_file(file_id, self._tenant)
+
+    async def file_content(self, file_id: str) -> Response:
+        return await self._batches.file_content(file_id, self._tenant)
+
+    def delete_file(self, file_id: str) -> None:
+        self._batches.delete_file(file_id, self._tenant)
+
+    def create_batch(self, input_file: FileRecord, endpoint: str, window: str,
+                     metadata: dict[str, Any] | None) -> BatchRecord:
+        return self._batches.create_batch(input_file, endpoint, window, metadata, self._tenant)
+
+    def batches(self) -> list[BatchRecord]:
+        return self._batches.batches(self._tenant)
+
+    def get_batch(self, batch_id: str) -> BatchRecord:
+        return self._batches.get_batch(batch_id, self._tenant)
+
+    def cancel_batch(self, batch_id: str) -> BatchRecord:
+        return self._batches.cancel_batch(batch_id, self._tenant)

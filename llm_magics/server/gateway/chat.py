@@ -1,8 +1,11 @@
 """``/v1/models`` (proxied) and ``/v1/chat/completions`` (JSON and SSE) through the policy stack.
 
 Checks run in OpenAI's order, all before any upstream budget is spent: JSON
-body (400), fields (400), model (404), then the engine: cache, breaker,
+body (400), fields against the strict model (400), model (404), the caller's
+own per-key RPM/TPM (429), then the engine: the tenant's cache, breaker,
 RPM/TPM limiter in priority order (``X-LLM-Priority``), retries, upstream.
+A client's mistake therefore ends as its own 4xx and never reaches the
+shared breaker.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from ... import errors
-from ..chat_request import read_json, validate_chat
+from ...core.tokens import estimate_request_tokens
+from ..chat_request import read_json
 from ..openai_shapes import dumps, model_not_found
+from .chat_model import validate_gateway_chat
 from .disconnect import ClientGone, unless_disconnected
 from .relay import (
     check_streamable,
@@ -25,6 +30,7 @@ from .relay import (
 )
 from .sse import EventStream, sse_frames
 from .state import GatewayState, gateway_state
+from .tenants import tenant_of
 
 __all__ = ["router"]
 
@@ -63,26 +69,35 @@ async def retrieve_model(model_id: str, request: Request) -> Response:
 async def chat_completions(request: Request) -> Response:
     gw = gateway_state(request)
     body = await read_json(request)
-    req = validate_chat(body)
+    req = validate_gateway_chat(body)
     if req.stream:
         check_streamable(body)
     model = await gw.catalog.resolve(req.model)
     priority = priority_of(request.headers, gw.config.default_priority)
     core_request = to_core_request(body, model, gw.upstream, priority)
     endpoint = gw.upstream.endpoint(model)
+    tenant = tenant_of(request.scope)
+    refusal = gw.limits.admit(
+        tenant, estimate_request_tokens(core_request.messages, core_request.max_tokens))
+    if refusal is not None:
+        raise refusal
+    settings = gw.caches.settings_for(tenant.id)
 
     if not req.stream:
-        work = gw.engine.complete(core_request, endpoint, gw.settings, use_cache=gw.use_cache)
+        work = gw.engine.complete(core_request, endpoint, settings, use_cache=gw.use_cache)
         try:
             response = await unless_disconnected(request.receive, work)
         except ClientGone:
             return Response(status_code=CLIENT_GONE)
         except errors.LLMError as err:
             raise to_openai_error(err, gw.upstream) from None
+        # Only for a shared cache (the operator's choice): it says whether anyone asked this.
+        shown = gw.config.share_cache and gw.use_cache
         return _json(completion_body(response),
-                     headers={"x-llm-cache": "hit" if response.cached else "miss"})
+                     headers={"x-llm-cache": "hit" if response.cached else "miss"}
+                     if shown else None)
 
-    stream = gw.engine.stream(core_request, endpoint, gw.settings, use_cache=gw.use_cache)
+    stream = gw.engine.stream(core_request, endpoint, settings, use_cache=gw.use_cache)
     try:
         first = await unless_disconnected(request.receive, stream.__anext__())
     except BaseException as exc:

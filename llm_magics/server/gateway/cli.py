@@ -1,12 +1,13 @@
 """``llm-magics serve``: an OpenAI-compatible gateway with shared limits and a Batch API.
 
     llm-magics serve --upstream local --port 8787
-    llm-magics serve --upstream https://api.openai.com/v1 --rpm 500 --client-keys k1,k2
+    LLM_MAGICS_GATEWAY_KEYS=k1,k2 llm-magics serve --upstream https://api.openai.com/v1 --rpm 500
 
 The process prints ``llm-magics serve listening on http://HOST:PORT/v1`` once
 it accepts connections (``--port 0`` picks a free port), and a warning line
-when no client keys are configured. The upstream key is read from the
-environment and never printed.
+when no client keys are configured. Keys are read from the environment (or a
+keys file) and never printed; a key given on the command line works but is
+warned about, since any local user can read it in the process list.
 """
 
 from __future__ import annotations
@@ -19,9 +20,17 @@ from pathlib import Path
 
 from ...core.settings import resolve
 from ...errors import LLMError
+from ..constants import (
+    BODY_IDLE_TIMEOUT_S,
+    HEADER_TIMEOUT_S,
+    KEEP_ALIVE_S,
+    MAX_CONNECTIONS,
+    MAX_JSON_BODY_MB,
+)
 from ..serving import AppServer, bind_socket, exit_with_parent, url_for, uvicorn_config
+from .admission import is_loopback
 from .app import create_app
-from .config import CLIENT_KEYS_ENV, GatewayConfig, default_state_dir
+from .config import CLIENT_KEYS_ENV, METRICS_KEY_ENV, GatewayConfig, default_state_dir
 from .upstream import LOCAL, resolve_upstream, upstream_key
 
 __all__ = ["build_parser", "config_from_args", "main"]
@@ -51,18 +60,47 @@ def build_parser() -> argparse.ArgumentParser:
     add("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     add("--port", type=int, default=8787, help="port; 0 picks a free one (default 8787)")
     add("--client-keys", default=None, metavar="K1,K2",
-        help=f"keys clients must send as 'Authorization: Bearer' (default: ${CLIENT_KEYS_ENV}; "
-             "none = open)")
+        help=f"keys clients must send as 'Authorization: Bearer'; prefer ${CLIENT_KEYS_ENV} "
+             "(a command line is visible to every local user). None = open, loopback only")
+    add("--keys-file", type=Path, default=None, metavar="PATH",
+        help='JSON list of client keys with their own limits: [{"key": "...", "rpm": 60, '
+             '"tpm": 100000}] (chmod 600 it)')
+    add("--key-rpm", type=_positive_int, default=None,
+        help="requests per minute for each client key (its own share; 429 beyond)")
+    add("--key-tpm", type=_positive_int, default=None,
+        help="tokens per minute for each client key (its own share; 429 beyond)")
     add("--rpm", type=_positive_int, default=None, help="requests per minute, shared by all")
     add("--tpm", type=_positive_int, default=None, help="tokens per minute, shared by all")
     add("--concurrency", type=int, default=32, help="most upstream calls in flight (default 32)")
     add("--no-cache", action="store_true", help="do not reuse answers for identical requests")
+    add("--share-cache", action="store_true",
+        help="one response cache for all client keys (default: one per key) and the "
+             "x-llm-cache: hit/miss header; a hit then tells a client someone else asked")
     add("--cache-path", type=Path, default=None,
         help="response cache file (default: STATE_DIR/cache.sqlite)")
     add("--state-dir", type=Path, default=None,
         help=f"where batches, files and the cache live (default: {default_state_dir()})")
     add("--max-file-mb", type=float, default=200.0,
         help="largest /v1/files upload in MB (default 200, OpenAI's batch limit)")
+    add("--max-body-mb", type=float, default=MAX_JSON_BODY_MB,
+        help=f"largest JSON request body in MB (default {MAX_JSON_BODY_MB:g}; 413 beyond)")
+    add("--header-timeout-s", type=float, default=HEADER_TIMEOUT_S,
+        help=f"close a connection whose request headers take longer (default "
+             f"{HEADER_TIMEOUT_S:g})")
+    add("--body-timeout-s", type=float, default=BODY_IDLE_TIMEOUT_S,
+        help=f"answer 408 when a request body pauses longer (default {BODY_IDLE_TIMEOUT_S:g})")
+    add("--keep-alive-s", type=int, default=KEEP_ALIVE_S,
+        help=f"close idle keep-alive connections after this long (default {KEEP_ALIVE_S})")
+    add("--max-connections", type=int, default=MAX_CONNECTIONS,
+        help=f"connections + requests at once before 503 (default {MAX_CONNECTIONS})")
+    add("--allowed-host", action="append", default=[], metavar="NAME",
+        help="a Host name clients use besides localhost and the bound address (repeatable; "
+             "'*' turns the DNS-rebinding check off)")
+    add("--cors-origin", action="append", default=[], metavar="ORIGIN",
+        help="a web origin (https://app.example) allowed to call the gateway from a browser "
+             "(repeatable); requests from other origins get 403")
+    add("--allow-remote-keyless", action="store_true",
+        help="DANGEROUS: serve a non-loopback --host without client keys")
     add("--default-priority", default="high", choices=["interactive", "high", "bulk"],
         help="priority of requests without an X-LLM-Priority header (batches are bulk)")
     add("--batch-window-s", type=float, default=None,
@@ -74,18 +112,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warn(message: str) -> None:
+    print(f"llm-magics serve: WARNING: {message}", file=sys.stderr, flush=True)
+
+
 def _client_keys(flag: str | None) -> tuple[str, ...]:
     raw = flag if flag is not None else os.environ.get(CLIENT_KEYS_ENV, "")
     return tuple(k.strip() for k in raw.split(",") if k.strip())
 
 
 def config_from_args(args: argparse.Namespace) -> GatewayConfig:
-    """Options to config; the upstream key is read from the environment here."""
+    """Options to config; the upstream and metrics keys are read from the environment here."""
     upstream = args.upstream or resolve().base_url or LOCAL
     return GatewayConfig(
         upstream=upstream,
         upstream_key=None if upstream == LOCAL else upstream_key(args.upstream_key_env),
         client_keys=_client_keys(args.client_keys),
+        keys_file=args.keys_file,
+        key_rpm=args.key_rpm,
+        key_tpm=args.key_tpm,
+        metrics_key=os.environ.get(METRICS_KEY_ENV) or None,
+        share_cache=args.share_cache,
+        allowed_hosts=tuple(args.allowed_host),
+        cors_origins=tuple(args.cors_origin),
+        allow_remote_keyless=args.allow_remote_keyless,
+        max_body_mb=args.max_body_mb,
+        header_timeout_s=args.header_timeout_s,
+        body_timeout_s=args.body_timeout_s,
+        keep_alive_s=args.keep_alive_s,
+        max_connections=args.max_connections,
         rpm=args.rpm,
         tpm=args.tpm,
         concurrency=args.concurrency,
@@ -102,10 +157,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the gateway until SIGINT/SIGTERM; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.client_keys is not None:
+        _warn(f"--client-keys puts keys on the command line, where any local user can read "
+              f"them; set ${CLIENT_KEYS_ENV} or use --keys-file instead.")
     try:
         config = config_from_args(args)
         upstream = resolve_upstream(config.upstream, config.upstream_key)
-        app = create_app(config, upstream)
+        app = create_app(config, upstream, host=args.host)
     except (LLMError, ValueError) as exc:
         print(f"llm-magics serve: {exc}", file=sys.stderr)
         return 2
@@ -116,12 +174,15 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     url = url_for(args.host, sock.getsockname()[1])
-    server = AppServer(uvicorn_config(app, log_level=args.log_level, in_process=False))
+    server = AppServer(uvicorn_config(app, log_level=args.log_level, in_process=False,
+                                      limits=config.connection_limits))
     if args.exit_with_parent:
         exit_with_parent()
-    if not config.client_keys:
-        print(f"llm-magics serve: WARNING: no client keys (--client-keys or ${CLIENT_KEYS_ENV})"
-              f"; anyone who can reach {url} can use the upstream.", file=sys.stderr, flush=True)
+    if not app.gateway.keys.enabled:
+        loud = " THIS ADDRESS IS NOT LOOPBACK (--allow-remote-keyless)." \
+            if args.allow_remote_keyless and not is_loopback(args.host) else ""
+        _warn(f"no client keys (${CLIENT_KEYS_ENV} or --keys-file); anyone who can reach {url} "
+              f"can use the upstream.{loud}")
     where = "the embedded local model" if upstream.local else upstream.base_url
     print(f"llm-magics serve: upstream {where}; state in {config.state_dir}", file=sys.stderr,
           flush=True)

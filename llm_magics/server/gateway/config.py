@@ -11,10 +11,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["CLIENT_KEYS_ENV", "GatewayConfig", "default_state_dir"]
+from ..connection_guard import ConnectionLimits
+from ..constants import (
+    BODY_IDLE_TIMEOUT_S,
+    HEADER_TIMEOUT_S,
+    KEEP_ALIVE_S,
+    MAX_CONNECTIONS,
+    MAX_JSON_BODY_MB,
+)
+
+__all__ = ["CLIENT_KEYS_ENV", "METRICS_KEY_ENV", "GatewayConfig", "default_state_dir"]
 
 CLIENT_KEYS_ENV = "LLM_MAGICS_GATEWAY_KEYS"
 """Comma-separated client keys, read when ``--client-keys`` is not given."""
+
+METRICS_KEY_ENV = "LLM_MAGICS_GATEWAY_METRICS_KEY"
+"""A key that may read ``/metrics`` (and nothing else), for a scraper."""
 
 Priority = Literal["interactive", "high", "bulk"]
 
@@ -53,6 +65,30 @@ class GatewayConfig:
     """Wait before retrying batch lines that failed on a transient upstream error."""
     models_ttl_s: float = 60.0
     """How long the upstream's model list is trusted before it is fetched again."""
+    keys_file: Path | None = None
+    """JSON list of client keys with their own limits: ``[{"key": ..., "rpm": ..., "tpm": ...}]``.
+    """
+    key_rpm: int | None = None
+    """Requests per minute for each client key (its own share; 429 beyond), unless the keys
+    file sets one."""
+    key_tpm: int | None = None
+    """Tokens per minute for each client key, unless the keys file sets one."""
+    metrics_key: str | None = field(default=None, repr=False)
+    share_cache: bool = False
+    """One response cache for every key (else one per key) and the ``x-llm-cache`` header."""
+    allowed_hosts: tuple[str, ...] = ()
+    """``Host`` names accepted besides the loopback names and the bound address (``*``: any)."""
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call the gateway (others get 403)."""
+    allow_remote_keyless: bool = False
+    """Serve a non-loopback address without client keys (anyone who can reach it may use it)."""
+    max_body_mb: float = MAX_JSON_BODY_MB
+    """Largest JSON body (chat, batch creation); uploads use ``max_file_mb``."""
+    header_timeout_s: float = HEADER_TIMEOUT_S
+    body_timeout_s: float = BODY_IDLE_TIMEOUT_S
+    """Longest pause while a request body arrives."""
+    keep_alive_s: int = KEEP_ALIVE_S
+    max_connections: int = MAX_CONNECTIONS
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -61,14 +97,30 @@ class GatewayConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1 (or None for no limit)")
-        if self.max_file_mb <= 0:
-            raise ValueError("max_file_mb must be > 0")
+        for name in ("max_file_mb", "max_body_mb", "header_timeout_s", "body_timeout_s",
+                     "keep_alive_s", "max_connections"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0")
+        for name in ("key_rpm", "key_tpm"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 (or None for no per-key limit)")
         if self.default_priority not in ("interactive", "high", "bulk"):
             raise ValueError("default_priority must be interactive, high or bulk")
 
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def connection_limits(self) -> ConnectionLimits:
+        return ConnectionLimits(header_timeout_s=self.header_timeout_s,
+                                keep_alive_s=self.keep_alive_s,
+                                max_connections=self.max_connections)
 
     @property
     def resolved_cache_path(self) -> Path:

@@ -41,9 +41,8 @@ def snapshot(gw: GatewayState) -> dict[str, Any]:
             "prompt_tokens": totals.prompt_tokens,
             "completion_tokens": totals.completion_tokens,
         },
-        "breakers": {
-            f"{url} {model}": breaker.snapshot()
-            for (url, model), breaker in engine.breakers.items()
+        "breakers": {  # by model only: the upstream's address is not for clients
+            model: breaker.snapshot() for (_, model), breaker in engine.breakers.items()
         },
         "queue": {
             "limiter_waiting": sum(limiter.queued for limiter in limiters),
@@ -63,8 +62,9 @@ def snapshot(gw: GatewayState) -> dict[str, Any]:
 def _cache(gw: GatewayState) -> dict[str, Any]:
     if not gw.use_cache:
         return {"enabled": False, "hits": 0, "misses": 0}
-    cache = get_cache(gw.settings.cache_path)
-    return {"enabled": True, "hits": cache.hits, "misses": cache.misses}
+    caches = [get_cache(path) for path in gw.caches.paths()]
+    return {"enabled": True, "shared": gw.config.share_cache,
+            "hits": sum(c.hits for c in caches), "misses": sum(c.misses for c in caches)}
 
 
 def _line(name: str, value: float, labels: dict[str, str] | None = None) -> str:

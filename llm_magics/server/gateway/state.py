@@ -1,15 +1,18 @@
 """Everything one gateway shares between its clients, built once per app.
 
-One engine (so one cache, one breaker and one RPM/TPM limiter per upstream
-model for every client and every batch), one concurrency bound, one model
-catalog, one store. Several gateways can run in one process (tests), each
-with its own state; nothing here is a module-level global.
+One engine (so one breaker and one RPM/TPM limiter per upstream model for
+every client and every batch), one concurrency bound, one model catalog, one
+store. The response cache is one file per tenant (a client key) unless the
+operator shares it (``--share-cache``): a shared cache tells one tenant, by
+its speed and cost, what another asked. Several gateways can run in one
+process (tests), each with its own state; nothing here is a module-level global.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastapi import Request
@@ -18,17 +21,21 @@ from ...core import settings as core_settings
 from ...core.client import RAW_RESPONSE, get_client, translate_error
 from ...core.policy.cache import get_cache
 from ...core.settings import Settings
-from ..auth import BearerKeys
+from ..private_files import private_dir, private_file
+from .admission import Admission
 from .batch_lines import LineRunner
 from .batches import GatewayBatches
 from .catalog import ModelCatalog
 from .config import GatewayConfig
 from .engine import GatewayEngine
+from .key_limits import KeyLimits
 from .slots import PrioritySlots
 from .store import GatewayStore
+from .tenants import ClientKey, ClientKeys, read_keys_file
 from .upstream import Upstream
 
-__all__ = ["GatewayState", "Traffic", "build_state", "engine_settings", "gateway_state"]
+__all__ = ["GatewayState", "TenantCaches", "Traffic", "build_state", "client_keys",
+           "engine_settings", "gateway_state"]
 
 
 @dataclass
@@ -54,12 +61,53 @@ class GatewayState:
     catalog: ModelCatalog
     store: GatewayStore
     batches: GatewayBatches
-    keys: BearerKeys
+    keys: ClientKeys
+    admission: Admission
+    caches: TenantCaches
+    limits: KeyLimits = field(default_factory=KeyLimits)
     traffic: Traffic = field(default_factory=Traffic)
 
     @property
     def use_cache(self) -> bool:
         return self.config.cache
+
+
+class TenantCaches:
+    """Engine settings per tenant, differing only in the response cache file."""
+
+    def __init__(self, config: GatewayConfig, settings: Settings) -> None:
+        self.config = config
+        self.shared = settings
+        self._own: dict[str, Settings] = {}
+
+    def settings_for(self, tenant: str) -> Settings:
+        """Settings whose cache is ``tenant``'s own (or the shared one when sharing is on)."""
+        if not self.config.cache or self.config.share_cache or not tenant:
+            return self.shared
+        settings = self._own.get(tenant)
+        if settings is None:
+            shared = self.config.resolved_cache_path
+            path = _private_cache(shared.with_name(f"{shared.stem}-{tenant[:32]}{shared.suffix}"))
+            settings = self._own[tenant] = self.shared.model_copy(update={"cache_path": path})
+        return settings
+
+    def paths(self) -> list[Path]:
+        return [Path(s.cache_path) for s in (self.shared, *self._own.values())]
+
+
+def _private_cache(path: Path) -> Path:
+    if not path.parent.exists():
+        private_dir(path.parent)
+    return private_file(path)
+
+
+def client_keys(config: GatewayConfig) -> ClientKeys:
+    """Keys from the flags/environment and the keys file, with the per-key defaults."""
+    keys = [ClientKey(k) for k in config.client_keys]
+    if config.keys_file is not None:
+        keys += read_keys_file(Path(config.keys_file))
+    return ClientKeys(keys, rpm=config.key_rpm, tpm=config.key_tpm,
+                      metrics_key=config.metrics_key)
 
 
 def engine_settings(config: GatewayConfig, upstream: Upstream) -> Settings:
@@ -76,13 +124,15 @@ def engine_settings(config: GatewayConfig, upstream: Upstream) -> Settings:
     )
 
 
-def build_state(config: GatewayConfig, upstream: Upstream) -> GatewayState:
+def build_state(config: GatewayConfig, upstream: Upstream, keys: ClientKeys,
+                admission: Admission) -> GatewayState:
     """Wire the pieces; call inside the server's event loop (the lifespan) or before it."""
     settings = engine_settings(config, upstream)
     slots = PrioritySlots(config.concurrency)
     engine = GatewayEngine(slots)
-    if config.cache:
-        get_cache(settings.cache_path)  # open (and create) the file now, not on a first request
+    store = GatewayStore(config.state_dir)
+    if config.cache:  # open (and create, private) the file now, not on a first request
+        get_cache(_private_cache(Path(settings.cache_path)))
 
     async def fetch_models() -> dict[str, Any]:
         endpoint = upstream.endpoint(upstream.served_model or "")
@@ -94,13 +144,13 @@ def build_state(config: GatewayConfig, upstream: Upstream) -> GatewayState:
 
     catalog = ModelCatalog(fetch_models, ttl_s=config.models_ttl_s,
                            served_model=upstream.served_model)
-    store = GatewayStore(config.state_dir)
-    lines = LineRunner(store, engine, upstream, settings, catalog, config.concurrency,
+    caches = TenantCaches(config, settings)
+    lines = LineRunner(store, engine, upstream, caches.settings_for, catalog, config.concurrency,
                        config.cache)
     batches = GatewayBatches(store, lines, max_file_bytes=config.max_file_bytes,
                              window_s=config.batch_window_s, retry_s=config.batch_retry_s)
     return GatewayState(config, upstream, settings, engine, slots, catalog, store, batches,
-                        BearerKeys(config.client_keys))
+                        keys, admission, caches)
 
 
 def gateway_state(request: Request) -> GatewayState:

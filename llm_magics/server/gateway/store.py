@@ -11,6 +11,10 @@ write large files; a lock keeps them from interleaving. An exclusive lock on
 ``gateway.lock`` keeps a second gateway off the same directory (two would both
 resume the same batches and run their lines twice); the OS drops it when the
 process dies, however it dies, so a restart after a crash is never blocked.
+
+Every file and batch records its tenant (a hash of the client key that
+created it, never the key); reads take the tenant and see only its own rows.
+The directory is 0700 and every file in it 0600: it holds other people's data.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import IO, Any
 
 from ...errors import ConfigurationError
 from ..batch_api import BatchLine, BatchRecord, FileRecord
+from ..private_files import private_dir, private_file
 
 try:
     import fcntl
@@ -40,9 +45,12 @@ PendingLine = tuple[int, str, dict[str, Any]]
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     id TEXT PRIMARY KEY, filename TEXT NOT NULL, purpose TEXT NOT NULL,
-    bytes INTEGER NOT NULL, created_at INTEGER NOT NULL, owner TEXT
+    bytes INTEGER NOT NULL, created_at INTEGER NOT NULL, owner TEXT,
+    tenant TEXT NOT NULL DEFAULT ''
 );
-CREATE TABLE IF NOT EXISTS batches (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS batches (
+    id TEXT PRIMARY KEY, data TEXT NOT NULL, tenant TEXT NOT NULL DEFAULT ''
+);
 CREATE TABLE IF NOT EXISTS lines (
     batch_id TEXT NOT NULL, idx INTEGER NOT NULL, custom_id TEXT NOT NULL,
     body TEXT NOT NULL, done INTEGER NOT NULL DEFAULT 0, ok INTEGER, record TEXT,
@@ -52,9 +60,20 @@ CREATE INDEX IF NOT EXISTS lines_pending ON lines (batch_id, done);
 """
 
 
+_FILE_COLUMNS = "id, filename, purpose, bytes, created_at"
+
+
+def _add_tenant_columns(db: sqlite3.Connection) -> None:
+    """State from before tenants: its rows belong to the keyless tenant ``''``."""
+    for table in ("files", "batches"):
+        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if "tenant" not in columns:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN tenant TEXT NOT NULL DEFAULT ''")
+
+
 def _lock_dir(directory: Path) -> IO[str]:
     """Hold an exclusive lock on ``directory/gateway.lock`` for as long as the file is open."""
-    handle = open(directory / "gateway.lock", "a+")  # noqa: SIM115 - held until close()
+    handle = open(private_file(directory / "gateway.lock"), "a+")  # noqa: SIM115 - held until close()
     if fcntl is not None:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -73,14 +92,16 @@ class GatewayStore:
     def __init__(self, state_dir: Path | str) -> None:
         self.dir = Path(state_dir)
         self.files_dir = self.dir / "files"
-        self.files_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.dir)
+        private_dir(self.files_dir)
         self._lock_file = _lock_dir(self.dir)
-        self.path = self.dir / "gateway.sqlite"
+        self.path = private_file(self.dir / "gateway.sqlite")  # its -wal/-shm copy the mode
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                    timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        _add_tenant_columns(self._db)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -93,41 +114,43 @@ class GatewayStore:
     def file_path(self, file_id: str) -> Path:
         return self.files_dir / file_id
 
-    def add_file(self, record: FileRecord, source: IO[bytes], owner: str | None = None
-                 ) -> FileRecord:
+    def add_file(self, record: FileRecord, source: IO[bytes], tenant: str) -> FileRecord:
         """Copy ``source`` in (``record.bytes`` is set from what was written)."""
         partial = self.file_path(record.id).with_suffix(".part")
-        with open(partial, "wb") as out:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
             shutil.copyfileobj(source, out, 1024 * 1024)
             out.flush()
             os.fsync(out.fileno())
-        return self.adopt_file(record, partial, owner)
+        return self.adopt_file(record, partial, tenant=tenant)
 
-    def adopt_file(self, record: FileRecord, path: Path, owner: str | None = None) -> FileRecord:
+    def adopt_file(self, record: FileRecord, path: Path, owner: str | None = None, *,
+                   tenant: str) -> FileRecord:
         """Move a file the gateway wrote itself (an output file) under ``record.id``."""
         final = self.file_path(record.id)
         os.replace(path, final)
         record.bytes = final.stat().st_size
         with self._lock:
             self._db.execute(
-                "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (record.id, record.filename, record.purpose, record.bytes, record.created_at,
-                 owner),
+                 owner, tenant),
             )
         return record
 
-    def files(self) -> list[FileRecord]:
+    def files(self, tenant: str) -> list[FileRecord]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, filename, purpose, bytes, created_at FROM files ORDER BY rowid DESC"
+                f"SELECT {_FILE_COLUMNS} FROM files WHERE tenant = ? ORDER BY rowid DESC",
+                (tenant,),
             ).fetchall()
         return [FileRecord(*row) for row in rows]
 
-    def get_file(self, file_id: str) -> FileRecord | None:
+    def get_file(self, file_id: str, tenant: str) -> FileRecord | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT id, filename, purpose, bytes, created_at FROM files WHERE id = ?",
-                (file_id,),
+                f"SELECT {_FILE_COLUMNS} FROM files WHERE id = ? AND tenant = ?",
+                (file_id, tenant),
             ).fetchone()
         return FileRecord(*row) if row else None
 
@@ -146,24 +169,30 @@ class GatewayStore:
 
     # ------------------------------------------------------------------ batches
 
-    def save_batch(self, record: BatchRecord) -> None:
+    def save_batch(self, record: BatchRecord, tenant: str = "") -> None:
+        """Insert (owned by ``tenant``) or update the data; the owner never changes."""
         with self._lock:
             self._db.execute(
-                "INSERT INTO batches VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET data = "
+                "INSERT INTO batches VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET data = "
                 "excluded.data",
-                (record.id, record.to_json()),
+                (record.id, record.to_json(), tenant),
             )
 
-    def get_batch(self, batch_id: str) -> BatchRecord | None:
+    def get_batch(self, batch_id: str, tenant: str) -> BatchRecord | None:
         with self._lock:
-            row = self._db.execute("SELECT data FROM batches WHERE id = ?",
-                                   (batch_id,)).fetchone()
+            row = self._db.execute("SELECT data FROM batches WHERE id = ? AND tenant = ?",
+                                   (batch_id, tenant)).fetchone()
         return BatchRecord.from_json(row[0]) if row else None
 
-    def batches(self) -> list[BatchRecord]:
+    def batches(self, tenant: str | None) -> list[tuple[BatchRecord, str]]:
+        """``(batch, tenant)`` pairs, newest first: one tenant's, or every one (``None``)."""
+        query = "SELECT data, tenant FROM batches"
+        args: tuple[str, ...] = ()
+        if tenant is not None:
+            query, args = query + " WHERE tenant = ?", (tenant,)
         with self._lock:
-            rows = self._db.execute("SELECT data FROM batches ORDER BY rowid DESC").fetchall()
-        return [BatchRecord.from_json(row[0]) for row in rows]
+            rows = self._db.execute(query + " ORDER BY rowid DESC", args).fetchall()
+        return [(BatchRecord.from_json(data), owner) for data, owner in rows]
 
     # ------------------------------------------------------------------ lines
 

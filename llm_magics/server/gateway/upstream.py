@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
 
 from ...core.endpoint import NO_KEY, Endpoint
 from ...core.providers import default_provider_endpoint
@@ -19,6 +20,8 @@ from ...errors import ConfigurationError
 __all__ = ["LOCAL", "Upstream", "resolve_upstream", "upstream_key"]
 
 LOCAL = "local"
+UPSTREAM_NAME = "the upstream"
+"""What client-facing messages say instead of the upstream's address."""
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,18 @@ class Upstream:
         return Endpoint(self.base_url, model, self.api_key)
 
     def scrub(self, text: str) -> str:
-        """``text`` with the upstream key masked, for anything that came back from upstream."""
+        """``text`` with the upstream's key and address masked, for anything a client sees.
+
+        Core error messages name the endpoint (``cannot reach http://...``, the
+        breaker of ``http://... (model)``); a client of the gateway has no use
+        for the upstream's address, and an operator may not want it known.
+        """
         if self.api_key and self.api_key != NO_KEY and self.api_key in text:
-            return text.replace(self.api_key, "***")
+            text = text.replace(self.api_key, "***")
+        parts = urlsplit(self.base_url)
+        for secret in (self.base_url, parts.netloc, parts.hostname):
+            if secret and secret in text:
+                text = text.replace(secret, UPSTREAM_NAME)
         return text
 
 

@@ -2,7 +2,9 @@
 
 ``/_sim/*`` sits outside ``/v1`` on purpose: a client under test pointed at
 ``base_url=.../v1`` can never reach the control plane by accident, and the
-control calls are not counted as traffic.
+control calls are not counted as traffic. When the simulator has a key, the
+control routes need it too (all but ``/_sim/health``): otherwise anyone could
+switch the key off, or read the switches.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ..auth import BearerKeys
 from ..batch_api import build_router
 from ..chat_request import read_json
 from ..error_handlers import install_error_handlers
-from ..openai_shapes import bad_request, dumps, error_response
+from ..openai_shapes import OpenAIError, bad_request, dumps, error_response
 from . import chat
 from .batch import BatchStore
 from .config import SimConfig
@@ -27,6 +29,8 @@ from .connection import RAW_SEND_KEY
 from .state import SimState
 
 CHAT_PATH = "/v1/chat/completions"
+CONTROL_PREFIX = "/_sim/"
+OPEN_CONTROL = frozenset({"/_sim/health"})
 
 
 class SimApp(FastAPI):
@@ -41,6 +45,10 @@ class SimApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/v1"):
+            refusal = self._control_refusal(scope)
+            if refusal is not None:
+                await error_response(refusal)(scope, receive, send)
+                return
             await super().__call__(scope, receive, send)
             return
         scope[RAW_SEND_KEY] = send
@@ -65,6 +73,14 @@ class SimApp(FastAPI):
                 await error_response(refusal)(scope, receive, recording_send)
                 return
         await super().__call__(scope, receive, recording_send)
+
+
+    def _control_refusal(self, scope: Scope) -> OpenAIError | None:
+        key = self.sim.config.api_key
+        path = scope.get("path", "")
+        if key is None or not path.startswith(CONTROL_PREFIX) or path in OPEN_CONTROL:
+            return None
+        return BearerKeys([key]).check(scope)
 
 
 def _json(obj: Any, status_code: int = 200) -> Response:

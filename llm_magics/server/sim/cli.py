@@ -9,6 +9,7 @@ connections, so a parent that starts it with ``--port 0`` learns its URL from it
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
@@ -17,6 +18,9 @@ from typing import Any
 from ..serving import AppServer, bind_socket, exit_with_parent, url_for, uvicorn_config
 from .app import create_app
 from .config import SimConfig
+
+API_KEY_ENV = "LLM_MAGICS_SIM_API_KEY"
+"""The simulator's key, read when ``--api-key`` is not given (a command line is public)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             metavar=f.name.upper(),
             help=f"{f.metadata.get('help', '')} (default: {shown})"
-            if f.name != "api_key" else f.metadata.get("help", ""),
+            if f.name != "api_key" else f"{f.metadata.get('help', '')}; prefer ${API_KEY_ENV}, "
+            "as a command line is visible to every local user",
         )
     return parser
 
@@ -52,6 +57,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         f.name: getattr(args, f.name) for f in fields(SimConfig)
         if getattr(args, f.name) is not None
     }
+    if "api_key" not in switches and os.environ.get(API_KEY_ENV):
+        switches["api_key"] = os.environ[API_KEY_ENV]
     return SimConfig().updated(**switches)
 
 
@@ -59,6 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the simulator until SIGINT/SIGTERM; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.api_key is not None:
+        print(f"llm-magics sim: WARNING: --api-key puts the key on the command line, where any "
+              f"local user can read it; set ${API_KEY_ENV} instead.", file=sys.stderr, flush=True)
     try:
         config = config_from_args(args)
     except (TypeError, ValueError) as exc:

@@ -1,0 +1,77 @@
+"""Each client key's own share of the upstream: per-key RPM/TPM, answered at once with a 429.
+
+The shared limiter queues every client's calls by priority and arrival; on
+its own, one tenant that floods it delays everyone behind its queue. A
+per-key window in front of it turns a tenant's excess into that tenant's 429
+(with ``Retry-After``, which the SDK honours) before anything is queued, so
+the shared queue holds at most each tenant's share. Token use is the
+request's estimate (prompt + ``max_tokens``), as the shared limiter counts it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+
+from ..constants import TENANT_WINDOW_S
+from ..openai_shapes import OpenAIError, rate_limited
+from .tenants import Tenant
+
+__all__ = ["KeyLimits"]
+
+
+class _Window:
+    __slots__ = ("entries", "tokens")
+
+    def __init__(self) -> None:
+        self.entries: deque[tuple[float, int]] = deque()
+        self.tokens = 0
+
+    def expire(self, before: float) -> None:
+        while self.entries and self.entries[0][0] <= before:
+            self.tokens -= self.entries.popleft()[1]
+
+
+class KeyLimits:
+    """Sliding windows per tenant; :meth:`admit` records a request or returns its 429.
+
+    >>> limits = KeyLimits()
+    >>> limits.admit(Tenant("a", rpm=1), 10) is None, limits.admit(Tenant("a", rpm=1), 10).code
+    (True, 'rate_limit_exceeded')
+    """
+
+    def __init__(self, window_s: float = TENANT_WINDOW_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.window_s = window_s
+        self.clock = clock
+        self._windows: dict[str, _Window] = {}
+
+    def admit(self, tenant: Tenant, tokens: int) -> OpenAIError | None:
+        if tenant.rpm is None and tenant.tpm is None:
+            return None
+        now = self.clock()
+        window = self._windows.setdefault(tenant.id, _Window())
+        window.expire(now - self.window_s)
+        if tenant.rpm is not None and len(window.entries) >= tenant.rpm:
+            return self._refuse(window, now, "requests",
+                                f"{tenant.rpm} requests per minute for this key")
+        if tenant.tpm is not None and window.tokens + tokens > tenant.tpm:
+            if tokens > tenant.tpm:
+                return OpenAIError(
+                    400, f"This request needs about {tokens} tokens, more than this key's "
+                    f"limit of {tenant.tpm} tokens per minute; lower max_tokens or shorten it.",
+                    param="max_tokens", code="tokens_exceed_key_limit")
+            return self._refuse(window, now, "tokens",
+                                f"{tenant.tpm} tokens per minute for this key")
+        window.entries.append((now, tokens))
+        window.tokens += tokens
+        return None
+
+    def _refuse(self, window: _Window, now: float, kind: str, what: str) -> OpenAIError:
+        oldest = window.entries[0][0] if window.entries else now
+        wait = max(1, math.ceil(oldest + self.window_s - now))
+        return rate_limited(
+            f"Rate limit reached for this gateway key: {what}. Try again in {wait}s.",
+            kind=kind, headers={"retry-after": str(wait)})
