@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 import httpx
 import openai
 import pytest
-from gateway_helpers import user
 from hostile import (
     KEY_A,
     KEY_B,
@@ -31,9 +30,11 @@ from hostile import (
 from openai import OpenAI
 
 from llm_magics.errors import ConfigurationError
-from llm_magics.server.gateway import Gateway, GatewayConfig, create_app
+from llm_magics.server.gateway import GatewayConfig, create_app
 from llm_magics.server.gateway.upstream import Upstream
-from llm_magics.server.sim import Simulator
+from tests.support.gateway import Gateway
+from tests.support.sim import Simulator
+from tests.support.sim import chat_body as user
 
 A = {"authorization": f"Bearer {KEY_A}"}
 B = {"authorization": f"Bearer {KEY_B}"}

@@ -17,14 +17,15 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from gateway_helpers import jsonl, line, start_batch, upload, user, wait
 from hostile import KEY_A, KEY_B
 from openai import AsyncOpenAI, OpenAI
 
-from llm_magics.server.gateway import Gateway
 from llm_magics.server.gateway.store import GatewayStore
 from llm_magics.server.gateway.tenants import key_hash
-from llm_magics.server.sim import Simulator, SimulatorProcess
+from tests.support.batch_api import jsonl, line, start_batch, upload, wait
+from tests.support.gateway import Gateway
+from tests.support.sim import Simulator, SimulatorProcess
+from tests.support.sim import chat_body as user
 
 
 def tenant(gateway: Gateway, key: str) -> OpenAI:
