@@ -95,6 +95,7 @@ class FanoutTracker:
             "elapsed_s": elapsed,
             "rate": rate,
             "eta_s": eta,
+            "paused_s": s.paused_for_s,
         }
 
 
@@ -116,6 +117,8 @@ def summary(snap: dict[str, Any]) -> str:
     parts.append(f"{snap['errors']:,} errors")
     parts.append(f"{snap['retries']:,} retries")
     parts.append(f"{snap['rate_limited']:,}x429")
+    if snap.get("paused_s"):
+        parts.append(f"paused {_duration(snap['paused_s'])} after a 429")
     if snap.get("cached"):
         parts.append(f"{snap['cached']:,} cached")
     return " · ".join(parts)
@@ -232,6 +235,7 @@ def _define_widget() -> type:
         cost_usd = traitlets.Float(0.0, help="Cost so far in USD (0 when the price is unknown).")
         rate = traitlets.Float(None, allow_none=True, help="Rows answered per second.")
         eta_s = traitlets.Float(None, allow_none=True, help="Seconds left at the current rate.")
+        paused_s = traitlets.Float(0.0, help="Seconds the endpoint stays paused after a 429.")
         state = traitlets.Unicode("running", help="running, done, failed or cancelled.")
         title = traitlets.Unicode("", help="What is running, shown before the counters.")
 
@@ -255,7 +259,7 @@ def _define_widget() -> type:
             return max(0, min(proposal["value"], self.total or proposal["value"]))
 
         @traitlets.observe("total", "done", "errors", "retries", "rate_limited", "cached",
-                           "tokens", "cost_usd", "rate", "eta_s", "state", "title")
+                           "tokens", "cost_usd", "rate", "eta_s", "paused_s", "state", "title")
         def _on_change(self, _change: Any) -> None:
             if not self._holding:
                 self._render()
@@ -267,7 +271,7 @@ def _define_widget() -> type:
             self._holding = True
             try:
                 for name in ("total", "done", "errors", "retries", "rate_limited", "cached",
-                             "tokens", "cost_usd", "rate", "eta_s", "state"):
+                             "tokens", "cost_usd", "rate", "eta_s", "paused_s", "state"):
                     if name in snapshot:
                         setattr(self, name, snapshot[name])
             finally:
@@ -283,7 +287,7 @@ def _define_widget() -> type:
         def snapshot(self) -> dict[str, Any]:
             return {name: getattr(self, name) for name in (
                 "state", "total", "done", "errors", "cached", "retries", "rate_limited",
-                "tokens", "cost_usd", "rate", "eta_s")}
+                "tokens", "cost_usd", "rate", "eta_s", "paused_s")}
 
         def _render(self) -> None:
             self._bar.max = max(self.total, 1)
