@@ -17,10 +17,9 @@ after it when the body ends is incomplete and dropped.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
-__all__ = ["SSEEvent", "SSEDecoder", "aiter_events", "DONE"]
+__all__ = ["SSEEvent", "SSEDecoder", "DONE"]
 
 DONE = "[DONE]"
 """The data of the event OpenAI-compatible servers send after the last chunk."""
@@ -96,10 +95,3 @@ class SSEDecoder:
             return None
         return SSEEvent("\n".join(data), event, self._id)
 
-
-async def aiter_events(chunks: AsyncIterable[bytes]) -> AsyncIterator[SSEEvent]:
-    """Events of a byte stream; an error from the stream is raised after every event before it."""
-    decoder = SSEDecoder()
-    async for chunk in chunks:
-        for event in decoder.feed(chunk):
-            yield event
