@@ -51,13 +51,13 @@ class Deadline:
     def remaining(self) -> float | None:
         return None if self.ends is None else max(0.0, self.ends - self.clock())
 
-    def error(self, waiting_for: str, last: errors.LLMError | None = None
+    def error(self, what: str, last: errors.LLMError | None = None
               ) -> errors.DeadlineExceededError:
-        """The error for a deadline that passed (or would pass) while ``waiting_for``."""
+        """The error for a deadline that ran out (or would): ``what`` says during what."""
         tail = f" The last attempt failed: {last.message}" if last is not None else ""
         return errors.DeadlineExceededError(
-            f"deadline_s={self.seconds:g} passed while {waiting_for}. Raise deadline_s (or "
-            f"leave it unset) if the call may take longer, or try again later.{tail}",
+            f"deadline_s={self.seconds:g} {what}. Raise deadline_s (or leave it unset) if "
+            f"the call may take longer, or try again later.{tail}",
             status_code=last.status_code if last is not None else None,
             retry_after_s=last.retry_after_s if last is not None else None,
         )
@@ -91,6 +91,6 @@ async def within(
         return await _limited(awaitable, limit)
     except asyncio.TimeoutError:
         if by_deadline:
-            raise deadline.error(waiting_for) from None
+            raise deadline.error(f"ran out while waiting for {waiting_for}") from None
         assert on_timeout is not None, "a timeout needs its error"
         raise on_timeout() from None

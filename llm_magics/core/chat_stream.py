@@ -148,6 +148,6 @@ def chunk_reader(settings: Settings, deadline: Deadline, endpoint: Endpoint
 
     def next_chunk(reader: ChatStream) -> Awaitable[dict[str, Any] | None]:
         return within(reader.next_chunk(), deadline=deadline, timeout=idle,
-                      waiting_for="the stream was still running", on_timeout=idle_error)
+                      waiting_for="the rest of the stream", on_timeout=idle_error)
 
     return next_chunk

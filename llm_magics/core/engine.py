@@ -159,8 +159,8 @@ class Engine:
                 breaker.before_call()
                 try:
                     permit = (await within(limiter.acquire(estimate, request.priority),
-                                           deadline=deadline, waiting_for="waiting for a "
-                                           "rate-limit slot (rpm/tpm or a 429 pause)")
+                                           deadline=deadline, waiting_for="a rate-limit "
+                                           "slot (rpm/tpm, or a pause after a 429)")
                               if limiter.active else Permit(None, estimate))
                 except BaseException:
                     breaker.release_probe()
@@ -170,7 +170,7 @@ class Engine:
                 try:
                     result, usage = await within(
                         call(limiter), deadline=deadline,
-                        waiting_for=f"waiting for an answer from {where}",
+                        waiting_for=f"an answer from {where}",
                         timeout=settings.timeout,
                         on_timeout=lambda: attempt_timeout_error(settings.timeout, where),
                     )

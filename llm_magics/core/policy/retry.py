@@ -82,8 +82,8 @@ class _SleepWithin:
         if left is not None and seconds >= left:
             asked = " (the server's Retry-After)" if self.from_server else ""
             raise self.deadline.error(
-                f"a retry was due: the {seconds:.1f}s wait before it{asked} would end after it",
-                self.last,
+                f"would run out during the {seconds:.1f}s wait before the next try{asked}, "
+                "so the call stops now", self.last,
             ) from self.last
         await self.sleep(seconds)
 
