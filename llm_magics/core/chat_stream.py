@@ -17,7 +17,6 @@ byte before it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -127,11 +126,9 @@ class ChatStream:
         """Release the connection: after ``[DONE]`` the body ends, so wait briefly for that
         (an HTTP/1.1 connection is only reused once its body was read to the end)."""
         if self.done and not self._pump.done():
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._pump), STREAM_DRAIN_S)
+            await asyncio.wait([self._pump], timeout=STREAM_DRAIN_S)
         self._pump.cancel()
-        with contextlib.suppress(BaseException):
-            await self._pump
+        await asyncio.wait([self._pump])  # never raises the pump's end; ours still propagates
         await self.response.aclose()
 
 

@@ -2,7 +2,8 @@
 
 Each connection gets the request read up to the end of its headers (and its
 body, by Content-Length), then ``behaviour(writer)`` decides what the client
-sees: nothing at all, headers then silence, or some bytes and a cut.
+sees: nothing at all, headers then silence, a whole response, or whatever a
+test writes before it cuts the connection.
 """
 
 from __future__ import annotations
@@ -44,14 +45,20 @@ def headers_then_stall(head: bytes) -> Behaviour:
     return behaviour
 
 
-def send_then_cut(payload: bytes) -> Behaviour:
-    """Write ``payload`` in one go, then reset the connection (no end of the chunked body)."""
+def respond(payload: bytes) -> Behaviour:
+    """Write ``payload`` (a whole response) and close the connection cleanly."""
     async def behaviour(writer: asyncio.StreamWriter) -> None:
         writer.write(payload)
         await writer.drain()
-        writer.transport.abort()
+        writer.close()
 
     return behaviour
+
+
+def json_response(obj: object) -> bytes:
+    body = json.dumps(obj).encode()
+    return (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            + f"content-length: {len(body)}\r\n\r\n".encode() + body)
 
 
 class RawHTTPServer:

@@ -11,7 +11,14 @@ import asyncio
 import threading
 
 import pytest
-from raw_http_server import SSE_HEAD, RawHTTPServer, chunked, sse_chunk
+from raw_http_server import (
+    SSE_HEAD,
+    RawHTTPServer,
+    chunked,
+    json_response,
+    respond,
+    sse_chunk,
+)
 
 import llm_magics
 from llm_magics import errors
@@ -142,3 +149,27 @@ def test_every_token_received_before_a_cut_is_kept(transport):
         seen, err = asyncio.run(consume(server.base_url))
     assert seen == tokens
     assert err.partial_text == "".join(tokens)
+
+
+def test_a_stream_with_a_finish_but_no_done_is_answered_but_not_cached():
+    """The text is whole (finish_reason came) but the stream did not end as the protocol
+    says: the caller gets the answer, the cache does not, so a re-run asks again."""
+    body = (SSE_HEAD + chunked(sse_chunk("")) + chunked(sse_chunk("whole"))
+            + chunked(sse_chunk(finish="stop")) + b"0\r\n\r\n")
+    with RawHTTPServer(respond(body)) as server:
+        options = {"base_url": server.base_url, "api_key": KEY, "model": "raw"}
+        for _ in range(2):
+            s = llm_magics.stream("no done", **options)
+            assert "".join(s) == "whole" and s.response.finish_reason == "stop"
+        assert server.requests == 2
+
+
+def test_an_answer_without_a_finish_reason_is_returned_but_not_cached():
+    answer = {"id": "c1", "object": "chat.completion", "model": "raw",
+              "choices": [{"index": 0, "message": {"role": "assistant", "content": "maybe cut"},
+                           "finish_reason": None}]}
+    with RawHTTPServer(respond(json_response(answer))) as server:
+        options = {"base_url": server.base_url, "api_key": KEY, "model": "raw"}
+        assert llm_magics.complete("unsure", **options).text == "maybe cut"
+        assert not llm_magics.complete("unsure", **options).cached
+        assert server.requests == 2
