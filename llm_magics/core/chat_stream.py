@@ -10,8 +10,9 @@ itself (``core.sse``) and sees the error that ended the body only after every
 byte before it.
 
     reader = await open_chat_stream(client, body, headers, endpoint)
-    while (chunk := await reader.next_chunk()) is not None:
-        text = progress.add(chunk)          # core.answer.StreamProgress
+    await read_until_text(reader, progress, next_chunk)    # what one attempt covers
+    while (chunk := await next_chunk(reader)) is not None:
+        text = progress.add(chunk)
 """
 
 from __future__ import annotations
@@ -25,13 +26,16 @@ from typing import Any
 import openai
 
 from .. import errors
+from .answer import StreamProgress
 from .bounds import Deadline, within
 from .client import RAW_RESPONSE, Endpoint, translate_error
 from .constants import STREAM_DRAIN_S
 from .settings import Settings
 from .sse import DONE, SSEDecoder, SSEEvent
 
-__all__ = ["ChatStream", "open_chat_stream", "chunk_reader"]
+__all__ = ["ChatStream", "open_chat_stream", "chunk_reader", "read_until_text"]
+
+NextChunk = Callable[["ChatStream"], Awaitable["dict[str, Any] | None"]]
 
 _END = object()
 _HEAD_BYTES = 200  # kept from the start of a body, to show what a non-SSE answer was
@@ -132,8 +136,7 @@ class ChatStream:
         await self.response.aclose()
 
 
-def chunk_reader(settings: Settings, deadline: Deadline, endpoint: Endpoint
-                 ) -> Callable[[ChatStream], Awaitable[dict[str, Any] | None]]:
+def chunk_reader(settings: Settings, deadline: Deadline, endpoint: Endpoint) -> NextChunk:
     """``await next_chunk(reader)``: the next chunk within stream_idle_timeout and the deadline."""
     idle = settings.stream_idle_timeout
 
@@ -148,3 +151,24 @@ def chunk_reader(settings: Settings, deadline: Deadline, endpoint: Endpoint
                       waiting_for="the rest of the stream", on_timeout=idle_error)
 
     return next_chunk
+
+
+async def read_until_text(reader: ChatStream, progress: StreamProgress,
+                          next_chunk: NextChunk) -> None:
+    """Read up to the first text (or the finish): the part of a stream one attempt covers.
+
+    A stream that ends before either is a ``ServerError``, so the attempt is
+    retried (nothing was shown yet); the reader is closed on any failure.
+    """
+    try:
+        while not progress.parts:
+            chunk = await next_chunk(reader)
+            if chunk is None:
+                if progress.finish_reason is None:
+                    raise errors.ServerError(
+                        f"{reader.endpoint.base_url}: {reader.unfinished()}.")
+                return
+            progress.add(chunk)
+    except BaseException:
+        await reader.aclose()
+        raise

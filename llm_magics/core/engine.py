@@ -25,7 +25,7 @@ import openai
 from .. import errors
 from .answer import StreamProgress, response_from_body
 from .bounds import Deadline, attempt_timeout_error, within
-from .chat_stream import chunk_reader, open_chat_stream
+from .chat_stream import chunk_reader, open_chat_stream, read_until_text
 from .client import RAW_RESPONSE, Endpoint, get_client, translate_error
 from .constants import RATE_LIMIT_PAUSE_S
 from .policy.breaker import CircuitBreaker
@@ -294,18 +294,7 @@ class Engine:
                                             _priority_header(request)["headers"], endpoint)
             limiter.observe_headers(reader.headers)
             progress = StreamProgress(request.model)
-            try:
-                while not progress.parts:
-                    chunk = await next_chunk(reader)
-                    if chunk is None:
-                        if progress.finish_reason is None:
-                            raise errors.ServerError(
-                                f"{endpoint.base_url}: {reader.unfinished()}.")
-                        break
-                    progress.add(chunk)
-            except BaseException:
-                await reader.aclose()
-                raise
+            await read_until_text(reader, progress, next_chunk)
             return (reader, progress), None
 
         try:
