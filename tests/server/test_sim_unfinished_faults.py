@@ -98,6 +98,7 @@ def test_a_client_that_leaves_a_stall_frees_the_server(sim: Simulator) -> None:
     with pytest.raises(openai.APITimeoutError):
         OpenAI(base_url=sim.base_url, api_key=API_KEY, max_retries=0,
                timeout=0.5).chat.completions.create(**user("gone"))
+    assert sim.stats["max_in_flight"] == 1  # the held request counted while it was held
     deadline = time.monotonic() + 10
     while sim.stats["in_flight"] and time.monotonic() < deadline:
         time.sleep(0.02)  # polling the server's own counter, within a wide bound

@@ -180,8 +180,13 @@ async def chat_completions(request: Request) -> Response:
     state.stats.chat_requests += 1
     body = await read_json(request)  # first: a disconnect check would swallow the body
     stall = state.config.stall_headers_s
-    if stall and not await _hold(request, state, stall):
-        return Response(status_code=499)  # client gone; nothing reaches it
+    if stall:
+        state.stats.enter()  # a held request is in flight as far as the client can tell
+        try:
+            if not await _hold(request, state, stall):
+                return Response(status_code=499)  # client gone; nothing reaches it
+        finally:
+            state.stats.leave()
     try:
         return await _answer(request, state, body)
     except OpenAIError as err:
