@@ -21,7 +21,7 @@ import asyncio
 import json
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import openai
 
@@ -103,28 +103,31 @@ class ChatStream:
         return self._parse(event.data)
 
     def _parse(self, data: str) -> dict[str, Any]:
-        where = self.endpoint.base_url
         try:
             chunk = json.loads(data)
         except ValueError:
-            raise errors.ServerError(
-                f"The stream from {where} sent a chunk that is not JSON: {data[:80]!r}"
-            ) from None
+            raise self._server_error(f"sent a chunk that is not JSON: {data[:80]!r}") from None
         if not isinstance(chunk, dict):
-            raise errors.ServerError(f"The stream from {where} sent {data[:80]!r}, not a chunk.")
+            raise self._server_error(f"sent {data[:80]!r}, not a chunk")
         problem = chunk.get("error")
         if problem:
             detail = problem.get("message") if isinstance(problem, dict) else problem
-            raise errors.ServerError(f"The stream from {where} reported an error: {detail}")
+            raise self._server_error(f"reported an error: {detail}")
         return chunk
 
-    def unfinished(self) -> str:
-        """Why an answer that ended without a ``finish_reason`` is not complete."""
+    def unfinished(self) -> errors.ServerError:
+        """The error for an answer that ended without a ``finish_reason``."""
         if self.events:
-            return "the stream ended without a finish_reason"
+            return self._server_error("ended without a finish_reason")
         kind = self.headers.get("content-type") or "no content type"
-        return (f"the answer to a stream request was not server-sent events ({kind}): "
-                f"{self._head.decode('utf-8', 'replace')[:120]!r}")
+        return self._server_error(
+            f"answered a stream request with something that is not server-sent events "
+            f"({kind}): {self._head.decode('utf-8', 'replace')[:120]!r}")
+
+    def _server_error(self, what: str) -> errors.ServerError:
+        # Through translate_error, so a server that echoes the key never shows it.
+        err = errors.ServerError(f"The stream from {self.endpoint.base_url} {what}.")
+        return cast(errors.ServerError, translate_error(err, self.endpoint))
 
     async def aclose(self) -> None:
         """Release the connection: after ``[DONE]`` the body ends, so wait briefly for that
@@ -165,8 +168,7 @@ async def read_until_text(reader: ChatStream, progress: StreamProgress,
             chunk = await next_chunk(reader)
             if chunk is None:
                 if progress.finish_reason is None:
-                    raise errors.ServerError(
-                        f"{reader.endpoint.base_url}: {reader.unfinished()}.")
+                    raise reader.unfinished()
                 return
             progress.add(chunk)
     except BaseException:

@@ -313,7 +313,7 @@ class Engine:
                 if text:
                     yield text
             if progress.finish_reason is None:
-                raise errors.ServerError(reader.unfinished())
+                raise reader.unfinished()
         except errors.LLMError as err:
             stats.failed += 1
             self.totals.failed += 1

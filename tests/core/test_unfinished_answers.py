@@ -173,3 +173,12 @@ def test_an_answer_without_a_finish_reason_is_returned_but_not_cached():
         assert llm_magics.complete("unsure", **options).text == "maybe cut"
         assert not llm_magics.complete("unsure", **options).cached
         assert server.requests == 2
+
+
+def test_a_malformed_chunk_that_echoes_the_key_never_shows_it():
+    body = SSE_HEAD + chunked(sse_chunk("")) + chunked(f"data: echo {KEY}\n\n".encode())
+    with RawHTTPServer(respond(body)) as server:
+        with pytest.raises(errors.ServerError, match="not JSON") as info:
+            "".join(llm_magics.stream("echo", base_url=server.base_url, api_key=KEY,
+                                      model="raw", max_retries=0))
+    assert KEY not in info.value.message and "***" in info.value.message
