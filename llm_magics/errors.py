@@ -9,7 +9,8 @@ Hierarchy::
     │   └── TemplateError             a prompt template names something that does not exist
     ├── AuthenticationError           HTTP 401/403
     ├── APIConnectionError            the base URL cannot be reached
-    ├── APITimeoutError               connect/read/whole-request/stream-idle timeout
+    ├── APITimeoutError               connect/read/attempt (timeout)/stream-idle timeout
+    │   └── DeadlineExceededError     the call's deadline_s passed: not retried
     ├── RateLimitError                HTTP 429 after every retry
     ├── ServerError                   HTTP 5xx after every retry
     ├── CircuitOpenError              the breaker is open: failing fast
@@ -32,6 +33,7 @@ __all__ = [
     "AuthenticationError",
     "APIConnectionError",
     "APITimeoutError",
+    "DeadlineExceededError",
     "RateLimitError",
     "ServerError",
     "CircuitOpenError",
@@ -110,6 +112,16 @@ class APITimeoutError(LLMError):
     """A timeout expired before the answer came."""
 
     retryable = True
+
+
+class DeadlineExceededError(APITimeoutError):
+    """The call's ``deadline_s`` passed (attempts, backoff and rate-limit waits included).
+
+    Not retried: the time the caller allowed is spent. The message names the wait
+    that was under way; ``status_code``/``retry_after_s`` come from the last attempt.
+    """
+
+    retryable = False
 
 
 class RateLimitError(LLMError):

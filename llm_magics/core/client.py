@@ -24,6 +24,7 @@ except ImportError:  # pragma: no cover - older SDKs
 
 from .. import errors
 from . import runner
+from .constants import RETRY_AFTER_MAX_S
 from .endpoint import NO_KEY, Endpoint
 from .settings import Settings
 
@@ -96,10 +97,13 @@ def _retry_after(headers: Any) -> float | None:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
-def _refused(err: Exception) -> bool:
-    """The aiohttp adapter reports a refused connection as a connect *timeout*."""
-    cause = str(err.__cause__ or "")
-    return "Connect call failed" in cause or "Cannot connect to host" in cause
+def _timed_out(err: BaseException) -> bool:
+    """Whether a transport "timeout" really was one: the aiohttp adapter reports a refused
+    or dropped connection as a connect timeout too, so look at the root cause."""
+    root = err
+    while root.__cause__ is not None:
+        root = root.__cause__
+    return isinstance(root, TimeoutError) or "Timeout" in type(root).__name__
 
 
 def _server_message(err: openai.APIStatusError) -> str:
@@ -109,6 +113,15 @@ def _server_message(err: openai.APIStatusError) -> str:
         if isinstance(inner, dict) and inner.get("message"):
             return str(inner["message"])
     return err.message
+
+
+def _rate_limited(where: str, detail: str, retry_after_s: float | None) -> str:
+    if retry_after_s is not None and retry_after_s > RETRY_AFTER_MAX_S:
+        return (f"Rate limited by {where} (429: {detail}). The server asks to wait "
+                f"{retry_after_s:.0f}s, longer than the {RETRY_AFTER_MAX_S:.0f}s llm-magics waits "
+                "for a retry, so this call stops here: the quota is probably spent. Try again "
+                "later, or check the account's limits.")
+    return f"Rate limited by {where} (429: {detail}). Lower `rpm`/`tpm`/`concurrency`."
 
 
 def translate_error(err: Exception, endpoint: Endpoint) -> errors.LLMError:
@@ -124,10 +137,16 @@ def _translate(err: Exception, endpoint: Endpoint) -> errors.LLMError:
     where = endpoint.base_url
     if isinstance(err, errors.LLMError):
         return err
-    if isinstance(err, openai.APITimeoutError) and not _refused(err):
+    if isinstance(err, (openai.APITimeoutError, _http.TimeoutException)) and _timed_out(err):
         return errors.APITimeoutError(
-            f"Timed out waiting for {where}. Raise `timeout`/`read_timeout` in "
-            "llm_magics.configure() if the model is slow, or check the server."
+            f"{where} sent nothing for read_timeout (or did not connect within "
+            "connect_timeout). Raise `read_timeout` in llm_magics.configure() if the model is "
+            "slow, or check the server."
+        )
+    if isinstance(err, _http.TransportError):  # raised while reading a body that was started
+        return errors.APIConnectionError(
+            f"The connection to {where} broke during the answer ({type(err).__name__}). "
+            "Run again; if it keeps happening, check the server or a proxy in between."
         )
     if isinstance(err, openai.APIConnectionError):
         return errors.APIConnectionError(
@@ -155,10 +174,8 @@ def _translate(err: Exception, endpoint: Endpoint) -> errors.LLMError:
                 **context,
             )
         if status == 429:
-            return errors.RateLimitError(
-                f"Rate limited by {where} (429: {detail}). Lower `rpm`/`tpm`/`concurrency`.",
-                **context,
-            )
+            return errors.RateLimitError(_rate_limited(where, detail, context["retry_after_s"]),
+                                         **context)
         if status >= 500 or status in (408, 409):
             return errors.ServerError(
                 f"{where} failed with {status}: {detail}", **context

@@ -7,12 +7,14 @@ loop: a retry is a new request that needs a rate-limit slot, and an endpoint
 that went down opens the breaker after ``breaker_threshold`` failed attempts
 rather than after that many fully-retried calls. One limiter and one breaker
 exist per (base_url, model) for the whole process.
+
+Time bounds (``core.bounds``): ``timeout`` caps each attempt and ``deadline_s``
+everything the call waits for, both on the event loop. Only finished answers
+(a ``finish_reason``, and ``[DONE]`` for a stream) are written to the cache.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -21,15 +23,18 @@ from typing import Any
 import openai
 
 from .. import errors
+from .answer import StreamProgress, response_from_body
+from .bounds import Deadline, attempt_timeout_error, within
+from .chat_stream import chunk_reader, open_chat_stream, read_until_text
 from .client import RAW_RESPONSE, get_client, translate_error
-from .cost import cost_usd
+from .constants import RATE_LIMIT_PAUSE_S
 from .endpoint import Endpoint
 from .policy.breaker import CircuitBreaker
 from .policy.cache import ResponseCache, get_cache
 from .policy.limiter import Permit, RateLimiter
-from .policy.retry import retrying
+from .policy.retry import honoured_retry_after, retrying
 from .settings import Settings
-from .tokens import estimate_prompt_tokens, estimate_request_tokens
+from .tokens import estimate_request_tokens
 from .types import Request, Response, Usage
 
 __all__ = ["Engine", "CallStats", "get_engine"]
@@ -48,6 +53,16 @@ class CallStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    paused_until: float = 0.0
+    """``time.monotonic()`` until which a 429 paused these calls' endpoint."""
+
+    @property
+    def paused_for_s(self) -> float:
+        """Seconds the endpoint stays paused after a 429 (progress displays show it)."""
+        return max(0.0, self.paused_until - time.monotonic())
+
+    def counters(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "paused_until"}
 
     def add_response(self, response: Response) -> None:
         self.completed += 1
@@ -120,7 +135,7 @@ class Engine:
                 }
                 for url, model in {*self.limiters, *self.breakers}
             },
-            "totals": self.totals.__dict__.copy(),
+            "totals": self.totals.counters(),
         }
 
     # -- one attempt under the policy ------------------------------------------------------
@@ -131,22 +146,38 @@ class Engine:
         settings: Settings,
         stats: CallStats,
         call: Callable[[RateLimiter], Any],
+        deadline: Deadline,
     ) -> Any:
         breaker = self.breaker_for(endpoint, settings)
         limiter = self.limiter_for(endpoint, settings)
         estimate = estimate_request_tokens(request.messages, request.max_tokens)
-        async for attempt in retrying(settings):
+        where = endpoint.base_url
+        async for attempt in retrying(settings, deadline):
             with attempt:
                 if attempt.retry_state.attempt_number > 1:
                     stats.retries += 1
                     self.totals.retries += 1
                 breaker.before_call()
-                permit = (await limiter.acquire(estimate, request.priority)
-                          if limiter.active else Permit(None, estimate))
+                try:
+                    permit = (await within(limiter.acquire(estimate, request.priority),
+                                           deadline=deadline, waiting_for="a rate-limit "
+                                           "slot (rpm/tpm, or a pause after a 429)")
+                              if limiter.active else Permit(None, estimate))
+                except BaseException:
+                    breaker.release_probe()
+                    raise
                 stats.attempts += 1
                 self.totals.attempts += 1
                 try:
-                    result, usage = await call(limiter)
+                    result, usage = await within(
+                        call(limiter), deadline=deadline,
+                        waiting_for=f"an answer from {where}",
+                        timeout=settings.timeout,
+                        on_timeout=lambda: attempt_timeout_error(settings.timeout, where),
+                    )
+                except errors.DeadlineExceededError:
+                    breaker.release_probe()  # the caller's bound, not a verdict on the endpoint
+                    raise
                 except errors.LLMError as err:
                     self._on_error(err, limiter, breaker, stats)
                     raise
@@ -163,7 +194,12 @@ class Engine:
         if err.status_code == 429:
             stats.rate_limited += 1
             self.totals.rate_limited += 1
-            limiter.pause(err.retry_after_s if err.retry_after_s is not None else 1.0)
+            # Everyone backs off as long as the server asked, within the cap; a longer
+            # Retry-After ends this call instead and never freezes the endpoint.
+            wait = honoured_retry_after(err)
+            seconds = wait if wait is not None else RATE_LIMIT_PAUSE_S
+            limiter.pause(seconds)
+            stats.paused_until = max(stats.paused_until, time.monotonic() + seconds)
         if _is_endpoint_failure(err):
             breaker.on_failure()
         elif err.status_code is not None:
@@ -184,6 +220,7 @@ class Engine:
     ) -> Response:
         """``looked_up=True``: the caller already missed the cache for this request."""
         stats = stats if stats is not None else CallStats()
+        deadline = Deadline(settings.deadline_s)
         cache = self.cache_for(settings, use_cache)
         key = request.cache_key() if cache is not None else ""
         if cache is not None and not looked_up and (hit := cache.get(key)) is not None:
@@ -204,18 +241,18 @@ class Engine:
                     f"{endpoint.base_url} answered with a body that is not JSON."
                 ) from None
             limiter.observe_headers(raw.headers)
-            response = self._response_from_body(body, request, time.perf_counter() - started)
+            response = response_from_body(body, request, time.perf_counter() - started)
             return response, response.usage
 
         try:
-            response = await self._attempts(request, endpoint, settings, stats, call)
+            response = await self._attempts(request, endpoint, settings, stats, call, deadline)
         except errors.LLMError:
             stats.failed += 1
             self.totals.failed += 1
             raise
         stats.add_response(response)
         self.totals.add_response(response)
-        if cache is not None:
+        if cache is not None and response.finish_reason:
             cache.put(key, response)
         return response
 
@@ -223,28 +260,6 @@ class Engine:
     def cache_for(settings: Settings, use_cache: bool | None) -> ResponseCache | None:
         enabled = settings.cache if use_cache is None else use_cache
         return get_cache(settings.cache_path) if enabled else None
-
-    @staticmethod
-    def _response_from_body(body: dict[str, Any], request: Request, latency: float) -> Response:
-        try:
-            choice = body["choices"][0]
-            text = choice["message"].get("content") or ""
-        except (KeyError, IndexError, TypeError, AttributeError):
-            raise errors.ServerError(
-                f"The server sent a response without choices: {json.dumps(body)[:200]}"
-            ) from None
-        u = body.get("usage") or {}
-        usage = Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
-        model = body.get("model") or request.model
-        return Response(
-            text=text,
-            model=model,
-            usage=usage,
-            cost_usd=cost_usd(request.model, usage),
-            latency_s=latency,
-            finish_reason=choice.get("finish_reason"),
-            raw=body,
-        )
 
     # -- streaming -------------------------------------------------------------------------
     async def stream(
@@ -258,11 +273,12 @@ class Engine:
     ) -> AsyncIterator[str | Response]:
         """Yield text deltas, then the final ``Response`` as the last item.
 
-        A stream that breaks before its first token is retried like any call; one
-        that breaks after emitting text ends with ``StreamInterruptedError``
+        A stream that breaks or ends unfinished before its first token is retried
+        like any call; after text was emitted it ends with ``StreamInterruptedError``
         carrying the partial text (restarting would duplicate what was shown).
         """
         stats = stats if stats is not None else CallStats()
+        deadline = Deadline(settings.deadline_s)
         cache = self.cache_for(settings, use_cache)
         key = request.cache_key() if cache is not None else ""
         if cache is not None and (hit := cache.get(key)) is not None:
@@ -272,109 +288,49 @@ class Engine:
             return
         client = get_client(endpoint, settings)
         started = time.perf_counter()
-        idle = settings.stream_idle_timeout
-
-        async def next_chunk(chunks: Any) -> Any:
-            try:
-                return await asyncio.wait_for(chunks.__anext__(), idle)
-            except asyncio.TimeoutError:
-                raise errors.APITimeoutError(
-                    f"The stream from {endpoint.base_url} sent nothing for {idle:.0f}s "
-                    "(stream_idle_timeout)."
-                ) from None
-            except StopAsyncIteration:
-                raise
-            except (openai.OpenAIError, errors.LLMError) as err:
-                raise translate_error(err, endpoint) from None
-            except Exception as err:  # noqa: BLE001 - a malformed chunk fails inside the SDK
-                raise errors.ServerError(
-                    f"The stream from {endpoint.base_url} broke: {type(err).__name__}: {err}"
-                ) from None
+        next_chunk = chunk_reader(settings, deadline, endpoint)
 
         async def open_until_first_text(limiter: RateLimiter) -> tuple[Any, None]:
-            try:
-                raw = await client.chat.completions.with_raw_response.create(
-                    **_wire_body(request, endpoint, stream=True),
-                    extra_headers=_priority_header(request)["headers"],
-                )
-            except (openai.OpenAIError, errors.LLMError) as err:
-                raise translate_error(err, endpoint) from None
-            limiter.observe_headers(raw.headers)
-            chunks = raw.parse().__aiter__()
-            head: list[Any] = []
-            try:
-                while True:
-                    try:
-                        chunk = await next_chunk(chunks)
-                    except StopAsyncIteration:
-                        break
-                    head.append(chunk)
-                    if _delta_text(chunk):
-                        break
-            except BaseException:
-                await chunks.aclose() if hasattr(chunks, "aclose") else None
-                raise
-            return (chunks, head), None
+            reader = await open_chat_stream(client, _wire_body(request, endpoint, stream=True),
+                                            _priority_header(request)["headers"], endpoint)
+            limiter.observe_headers(reader.headers)
+            progress = StreamProgress(request.model)
+            await read_until_text(reader, progress, next_chunk)
+            return (reader, progress), None
 
         try:
-            chunks, head = await self._attempts(request, endpoint, settings, stats,
-                                                open_until_first_text)
+            reader, progress = await self._attempts(request, endpoint, settings, stats,
+                                                    open_until_first_text, deadline)
         except errors.LLMError:
             stats.failed += 1
             self.totals.failed += 1
             raise
         ttft = time.perf_counter() - started
-        parts: list[str] = []
-        usage: Usage | None = None
-        finish: str | None = None
-        model = request.model
-        pending = list(head)
         try:
-            while True:
-                if pending:
-                    chunk = pending.pop(0)
-                else:
-                    try:
-                        chunk = await next_chunk(chunks)
-                    except StopAsyncIteration:
-                        break
-                model = getattr(chunk, "model", None) or model
-                if getattr(chunk, "usage", None):
-                    usage = Usage(chunk.usage.prompt_tokens or 0,
-                                  chunk.usage.completion_tokens or 0)
-                if chunk.choices and chunk.choices[0].finish_reason:
-                    finish = chunk.choices[0].finish_reason
-                text = _delta_text(chunk)
+            if progress.parts:
+                yield progress.parts[0]
+            while (chunk := await next_chunk(reader)) is not None:
+                text = progress.add(chunk)
                 if text:
-                    parts.append(text)
                     yield text
+            if progress.finish_reason is None:
+                raise reader.unfinished()
         except errors.LLMError as err:
             stats.failed += 1
             self.totals.failed += 1
-            partial = "".join(parts)
+            partial = progress.text
             raise errors.StreamInterruptedError(
                 f"The stream broke after {len(partial)} characters ({err.message}). "
                 "The partial text is kept; run again for a full answer.",
                 partial_text=partial,
             ) from None
         finally:
-            if hasattr(chunks, "aclose"):
-                await chunks.aclose()
-        text = "".join(parts)
-        if usage is None:  # server ignored stream_options.include_usage
-            usage = Usage(estimate_prompt_tokens(request.messages), len(parts))
-        response = Response(
-            text=text,
-            model=model,
-            usage=usage,
-            cost_usd=cost_usd(request.model, usage),
-            latency_s=time.perf_counter() - started,
-            ttft_s=ttft,
-            finish_reason=finish,
-        )
+            await reader.aclose()
+        response = progress.response(request, latency_s=time.perf_counter() - started,
+                                     ttft_s=ttft)
         stats.add_response(response)
         self.totals.add_response(response)
-        if cache is not None:
+        if cache is not None and reader.done:
             cache.put(key, response)
         yield response
 
@@ -390,12 +346,6 @@ PRIORITY_HEADER = "X-LLM-Priority"
 def _priority_header(request: Request) -> dict[str, Any]:
     """Tells an llm-magics gateway how to queue this call among its other clients."""
     return {"headers": {PRIORITY_HEADER: request.priority}}
-
-
-def _delta_text(chunk: Any) -> str:
-    if not chunk.choices:
-        return ""
-    return chunk.choices[0].delta.content or ""
 
 
 _engine: Engine | None = None

@@ -83,6 +83,7 @@ class FanoutTracker:
             "elapsed_s": elapsed,
             "rate": rate,
             "eta_s": eta,
+            "paused_s": s.paused_for_s,
         }
 
 
@@ -104,6 +105,8 @@ def summary(snap: dict[str, Any]) -> str:
     parts.append(f"{snap['errors']:,} errors")
     parts.append(f"{snap['retries']:,} retries")
     parts.append(f"{snap['rate_limited']:,}x429")
+    if snap.get("paused_s"):
+        parts.append(f"paused {_duration(snap['paused_s'])} after a 429")
     if snap.get("cached"):
         parts.append(f"{snap['cached']:,} cached")
     return " · ".join(parts)

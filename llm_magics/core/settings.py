@@ -53,20 +53,32 @@ class Settings(BaseModel):
     concurrency: int = Field(32, ge=1, description="Most requests in flight at once.")
     rpm: int | None = Field(None, ge=1, description="Requests per minute limit (None: no limit).")
     tpm: int | None = Field(None, ge=1, description="Tokens per minute limit (None: no limit).")
-    timeout: float = Field(120.0, gt=0, description="Whole-request timeout in seconds.")
+    timeout: float = Field(
+        120.0, gt=0, description="Hard bound on one attempt, in seconds: connect, send, wait "
+        "and read the whole answer (a stream: up to its first text), whatever the transport. "
+        "An attempt that takes longer fails with APITimeoutError and is retried."
+    )
     connect_timeout: float = Field(10.0, gt=0, description="TCP connect timeout in seconds.")
     read_timeout: float = Field(
-        60.0, gt=0, description="Longest wait for any bytes of a response, in seconds."
+        60.0, gt=0, description="Longest wait for any bytes of a response, in seconds (a finer "
+        "bound inside `timeout`)."
     )
     stream_idle_timeout: float = Field(
-        30.0, gt=0, description="Longest gap between two chunks of a stream, in seconds."
+        30.0, gt=0, description="Longest gap between two chunks of a stream after its first "
+        "text, in seconds."
     )
     max_retries: int = Field(6, ge=0, description="Retries after the first attempt.")
     deadline_s: float | None = Field(
-        None, gt=0, description="Give up retrying a request after this many seconds in all."
+        None, gt=0, description="Bound on everything one call waits for, in seconds: attempts, "
+        "backoff sleeps and rate-limit waits (429 pauses included). When it passes, the call "
+        "ends with DeadlineExceededError. None: only `timeout` and `max_retries` bound a call."
     )
     backoff_initial_s: float = Field(0.5, gt=0, description="First retry wait, doubled each time.")
-    backoff_max_s: float = Field(30.0, gt=0, description="Longest wait between two retries.")
+    backoff_max_s: float = Field(
+        30.0, gt=0, description="Longest wait of the exponential backoff between two retries. "
+        "A server's Retry-After is waited for instead when it is at most 60 s; a longer one "
+        "ends the call with RateLimitError."
+    )
     breaker_threshold: int = Field(
         5, ge=1, description="Consecutive failures that open the circuit breaker."
     )

@@ -42,6 +42,7 @@ class FanoutProgress(widgets.VBox):
     cost_usd = traitlets.Float(0.0, help="Cost so far in USD (0 when the price is unknown).")
     rate = traitlets.Float(None, allow_none=True, help="Rows answered per second.")
     eta_s = traitlets.Float(None, allow_none=True, help="Seconds left at the current rate.")
+    paused_s = traitlets.Float(0.0, help="Seconds the endpoint stays paused after a 429.")
     state = traitlets.Unicode("running", help="running, done, failed or cancelled.")
     title = traitlets.Unicode("", help="What is running, shown before the counters.")
 
@@ -65,7 +66,7 @@ class FanoutProgress(widgets.VBox):
         return max(0, min(proposal["value"], self.total or proposal["value"]))
 
     @traitlets.observe("total", "done", "errors", "retries", "rate_limited", "cached",
-                       "tokens", "cost_usd", "rate", "eta_s", "state", "title")
+                       "tokens", "cost_usd", "rate", "eta_s", "paused_s", "state", "title")
     def _on_change(self, _change: Any) -> None:
         self._render()
 
@@ -73,7 +74,7 @@ class FanoutProgress(widgets.VBox):
         """Set every counter from a tracker snapshot; the front end gets one message per part."""
         with self._bar.hold_sync(), self._label.hold_sync(), self.hold_trait_notifications():
             for name in ("total", "done", "errors", "retries", "rate_limited", "cached",
-                         "tokens", "cost_usd", "rate", "eta_s", "state"):
+                         "tokens", "cost_usd", "rate", "eta_s", "paused_s", "state"):
                 if name in snapshot:
                     setattr(self, name, snapshot[name])
 
@@ -86,7 +87,7 @@ class FanoutProgress(widgets.VBox):
     def snapshot(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
             "state", "total", "done", "errors", "cached", "retries", "rate_limited",
-            "tokens", "cost_usd", "rate", "eta_s")}
+            "tokens", "cost_usd", "rate", "eta_s", "paused_s")}
 
     def _render(self) -> None:
         self._bar.max = max(self.total, 1)

@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ... import errors
+from ..answer import response_from_body
 from ..cost import cost_usd, price_of
-from ..engine import Engine
 from ..types import Outcome, Request, Response, Usage
 from .constants import BATCH_ENDPOINT, CUSTOM_ID_HASH_CHARS
 
@@ -205,7 +205,7 @@ def outcome_from_record(record: dict[str, Any], model: str, base_url: str) -> Ou
         status = response["status_code"]
         body = response.get("body")
         if status < 400 and not error and isinstance(body, dict):
-            result = Engine._response_from_body(body, _proto(model, base_url), 0.0)
+            result = response_from_body(body, _proto(model, base_url), 0.0)
             result.cost_usd = prices(model, result.usage)[0]
             return result
         return error_for_status(status, _server_message(body), response.get("request_id"))

@@ -4,7 +4,8 @@ Two token buckets (requests, tokens) refill continuously. Callers wait in one
 queue ordered by priority, then arrival: only the head of the queue may take
 capacity, so an interactive call goes ahead of a background fan-out waiting for
 the same limiter. A 429 pauses the whole queue (everyone backs off, not only the
-caller who got it), and ``x-ratelimit-*`` headers correct the buckets.
+caller who got it) for at most ``RETRY_AFTER_MAX_S`` (the engine caps it), and
+``x-ratelimit-*`` headers correct the buckets. ``snapshot()`` shows a pause and why.
 
 The bucket holds about one second of capacity, so a fan-out starts gently and
 never bursts a minute's worth of requests into a server's sliding window.
@@ -120,6 +121,7 @@ class RateLimiter:
         self.requests = TokenBucket(rpm, clock) if rpm else None
         self.tokens = TokenBucket(tpm, clock) if tpm else None
         self.paused_until = 0.0
+        self.pause_reason = ""
         self.learned = False
         self._queue: list[tuple[int, int, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
@@ -214,13 +216,14 @@ class RateLimiter:
                 self.tokens.take(-surplus)
             self._wake.set()
 
-    def pause(self, seconds: float) -> None:
-        """Everyone waits: called on a 429 with the server's Retry-After."""
+    def pause(self, seconds: float, reason: str = "a 429 answer") -> None:
+        """Everyone waits: called on a 429 with the server's Retry-After (capped by the caller)."""
         until = self.clock() + seconds
         if until > self.paused_until:
             self.paused_until = until
+            self.pause_reason = reason
             self.pauses += 1
-            log.debug("limiter %s paused for %.2fs after a 429", self.name, seconds)
+            log.debug("limiter %s paused for %.2fs after %s", self.name, seconds, reason)
         # Start over from an empty bucket so the queue does not burst when the pause ends.
         for bucket in (self.requests, self.tokens):
             if bucket is not None:
@@ -246,7 +249,7 @@ class RateLimiter:
                 slot = 60 / bucket.per_minute if bucket else None
                 wait = min(x for x in (reset, slot) if x is not None) if (reset or slot) else 0
                 if wait:
-                    self.pause(wait)
+                    self.pause(wait, f"x-ratelimit-remaining-{kind}: 0")
 
     def snapshot(self) -> dict[str, object]:
         return {
@@ -254,6 +257,7 @@ class RateLimiter:
             "tpm": self.tokens.per_minute if self.tokens else None,
             "queued": self.queued,
             "paused_for_s": round(max(0.0, self.paused_until - self.clock()), 3),
+            "pause_reason": self.pause_reason if self.paused_until > self.clock() else None,
             "learned_from_headers": self.learned,
             "pauses": self.pauses,
         }

@@ -2,42 +2,53 @@
 
 Retries only what can succeed on a second try (429, 408, 409, 5xx, timeouts,
 dropped connections), never 400/401/403/404/422. Waits grow exponentially with
-jitter; a server's ``Retry-After`` wins, capped at ``backoff_max_s``. A
-``deadline_s`` bounds the whole thing.
+jitter up to ``backoff_max_s``; a server's ``Retry-After`` wins when it is at
+most ``RETRY_AFTER_MAX_S`` (60 s). A longer one is not waited for: that 429 is
+final. A ``deadline_s`` bounds the whole thing: a wait that would end after it
+is not started, the call ends with ``DeadlineExceededError`` at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import tenacity
-from tenacity import stop_after_attempt, stop_after_delay, wait_exponential_jitter
+from tenacity import stop_after_attempt, wait_exponential_jitter
 
 from ...errors import LLMError
+from ..bounds import Deadline
+from ..constants import RETRY_AFTER_MAX_S
 from ..settings import Settings
 
-__all__ = ["is_retryable", "retrying", "wait_for"]
+__all__ = ["is_retryable", "retrying", "wait_for", "honoured_retry_after"]
 
 log = logging.getLogger("llm_magics.retry")
 
 
+def honoured_retry_after(err: BaseException | None) -> float | None:
+    """The server's Retry-After if it sent one llm-magics waits for (at most the cap)."""
+    hint = getattr(err, "retry_after_s", None)
+    return hint if hint is not None and hint <= RETRY_AFTER_MAX_S else None
+
+
 def is_retryable(err: BaseException) -> bool:
-    return isinstance(err, LLMError) and err.retryable
+    if not (isinstance(err, LLMError) and err.retryable):
+        return False
+    return err.retry_after_s is None or honoured_retry_after(err) is not None
 
 
 class wait_retry_after(tenacity.wait.wait_base):
-    """The server's Retry-After when it sent one, else the fallback, both capped."""
+    """The server's Retry-After when it sent one (within the cap), else the fallback."""
 
-    def __init__(self, fallback: tenacity.wait.wait_base, cap: float) -> None:
+    def __init__(self, fallback: tenacity.wait.wait_base) -> None:
         self.fallback = fallback
-        self.cap = cap
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         err = retry_state.outcome.exception() if retry_state.outcome else None
-        hint = getattr(err, "retry_after_s", None)
-        if hint is not None:
-            return min(self.cap, hint)
-        return self.fallback(retry_state)
+        hint = honoured_retry_after(err)
+        return hint if hint is not None else self.fallback(retry_state)
 
 
 def wait_for(settings: Settings) -> tenacity.wait.wait_base:
@@ -45,26 +56,48 @@ def wait_for(settings: Settings) -> tenacity.wait.wait_base:
         multiplier=settings.backoff_initial_s, max=settings.backoff_max_s,
         jitter=settings.backoff_initial_s,
     )
-    return wait_retry_after(fallback, settings.backoff_max_s)
+    return wait_retry_after(fallback)
 
 
-def _log_retry(retry_state: tenacity.RetryCallState) -> None:
-    err = retry_state.outcome.exception() if retry_state.outcome else None
-    wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
-    log.debug("retry %d after %s; waiting %.2fs", retry_state.attempt_number,
-              type(err).__name__, wait)
+class _SleepWithin:
+    """Sleeps between attempts, unless the sleep would outlast the call's deadline."""
+
+    def __init__(self, deadline: Deadline,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.deadline = deadline
+        self.sleep = sleep
+        self.last: LLMError | None = None
+        self.from_server = False
+
+    def before_sleep(self, retry_state: tenacity.RetryCallState) -> None:
+        err = retry_state.outcome.exception() if retry_state.outcome else None
+        self.last = err if isinstance(err, LLMError) else None
+        self.from_server = honoured_retry_after(err) is not None
+        wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
+        log.debug("retry %d after %s; waiting %.2fs", retry_state.attempt_number,
+                  type(err).__name__, wait)
+
+    async def __call__(self, seconds: float) -> None:
+        left = self.deadline.remaining()
+        if left is not None and seconds >= left:
+            asked = " (the server's Retry-After)" if self.from_server else ""
+            raise self.deadline.error(
+                f"would run out during the {seconds:.1f}s wait before the next try{asked}, "
+                "so the call stops now", self.last,
+            ) from self.last
+        await self.sleep(seconds)
 
 
-def retrying(settings: Settings, *, sleep=None) -> tenacity.AsyncRetrying:
-    stop = stop_after_attempt(settings.max_retries + 1)
-    if settings.deadline_s is not None:
-        stop = stop | stop_after_delay(settings.deadline_s)
-    kwargs = {"sleep": sleep} if sleep is not None else {}
+def retrying(settings: Settings, deadline: Deadline | None = None, *,
+             sleep: Callable[[float], Awaitable[None]] | None = None) -> tenacity.AsyncRetrying:
+    """Attempts for one call; ``deadline`` defaults to ``settings.deadline_s`` from now."""
+    pause = _SleepWithin(deadline if deadline is not None else Deadline(settings.deadline_s),
+                         sleep or asyncio.sleep)
     return tenacity.AsyncRetrying(
-        stop=stop,
+        stop=stop_after_attempt(settings.max_retries + 1),
         wait=wait_for(settings),
         retry=tenacity.retry_if_exception(is_retryable),
         reraise=True,
-        before_sleep=_log_retry,
-        **kwargs,
+        before_sleep=pause.before_sleep,
+        sleep=pause,
     )

@@ -2,7 +2,9 @@
 
 The order of checks mirrors OpenAI so a client sees the same thing it would in
 production: body validation (400), model lookup (404), rate limits (429),
-then server-side trouble (5xx, hangs, drops, malformed chunks). Forced
+then server-side trouble (5xx, hangs, drops, malformed chunks, truncated
+streams, 200s that are no answer). A stall (``stall_headers_s``) holds even
+the status line; ``retry_after_s`` rewrites every 429's wait. Forced
 statuses (``STATUS:`` directive) come before the limiter so they never spend
 budget, like a real 4xx.
 """
@@ -53,6 +55,8 @@ router = APIRouter()
 
 MODEL_CREATED = 1_700_000_000
 MALFORMED_FRAME = b'data: {"id": "chatcmpl-broken", "choices": [{"delta": \n\n'
+BAD_BODY_HTML = b"<html><body><h1>Sign in to continue</h1></body></html>"
+HOLD_POLL_S = 0.05
 DROPPED_KEY = "llm_magics.sim.dropped"
 
 
@@ -115,15 +119,44 @@ def complete_once(body: Any, config: SimConfig) -> tuple[int, dict[str, Any]]:
     )
 
 
+async def _hold(request: Request, state: SimState, seconds: float) -> bool:
+    """Send nothing for ``seconds`` (or until shutdown); False if the client left meanwhile."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not state.closing:
+        if await request.is_disconnected():
+            return False
+        await asyncio.sleep(min(HOLD_POLL_S, max(0.0, deadline - time.monotonic())))
+    return True
+
+
 async def _hang(request: Request, state: SimState) -> None:
     """Hold the request unanswered until the client leaves, shutdown, or ``hang_max_s``."""
     state.stats.hangs += 1
-    deadline = time.monotonic() + state.config.hang_max_s
-    while time.monotonic() < deadline and not state.closing:
-        if await request.is_disconnected():
-            return
-        await asyncio.sleep(0.05)
-    raise server_error(504, "The simulated hang reached hang_max_s; giving up.")
+    if await _hold(request, state, state.config.hang_max_s):
+        raise server_error(504, "The simulated hang reached hang_max_s; giving up.")
+
+
+def _with_retry_after(err: OpenAIError, config: SimConfig) -> OpenAIError:
+    """``retry_after_s`` replaces the real wait on every 429, to test a client's cap."""
+    if err.status_code == 429 and config.retry_after_s is not None:
+        err.headers["retry-after"] = f"{config.retry_after_s:g}"
+        err.headers["retry-after-ms"] = str(round(config.retry_after_s * 1000))
+    return err
+
+
+def _bad_body(req: ChatCompletionRequest, config: SimConfig, completion_id: str,
+              headers: Mapping[str, str]) -> Response:
+    """A 200 that is no answer: a proxy's HTML page, or JSON / SSE without choices."""
+    if config.bad_body == "html":
+        return Response(BAD_BODY_HTML, media_type="text/html", headers=headers)
+    if req.stream:
+        frame = usage_chunk(completion_id=completion_id, model=req.model,
+                            created=int(time.time()), prompt_tokens=0, completion_tokens=0)
+        return Response(sse_event(frame) + SSE_DONE, media_type="text/event-stream",
+                        headers=headers)
+    empty = {"id": completion_id, "object": "chat.completion", "created": int(time.time()),
+             "model": req.model, "choices": []}
+    return Response(dumps(empty), media_type="application/json", headers=headers)
 
 
 class _TrackedStream(StreamingResponse):
@@ -144,11 +177,25 @@ class _TrackedStream(StreamingResponse):
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request) -> Response:
     state = sim_state(request)
+    state.stats.chat_requests += 1
+    body = await read_json(request)  # first: a disconnect check would swallow the body
+    stall = state.config.stall_headers_s
+    if stall:
+        state.stats.enter()  # a held request is in flight as far as the client can tell
+        try:
+            if not await _hold(request, state, stall):
+                return Response(status_code=499)  # client gone; nothing reaches it
+        finally:
+            state.stats.leave()
+    try:
+        return await _answer(request, state, body)
+    except OpenAIError as err:
+        raise _with_retry_after(err, state.config) from None
+
+
+async def _answer(request: Request, state: SimState, body: Any) -> Response:
     config = state.config
     stats = state.stats
-    stats.chat_requests += 1
-
-    body = await read_json(request)
     req = validate_chat(body, config)
     if req.stream:
         stats.chat_streams += 1
@@ -183,6 +230,8 @@ async def chat_completions(request: Request) -> Response:
         if plan.hang or directives.hang:
             await _hang(request, state)
             return Response(status_code=499)  # client gone; nothing reaches it
+        if plan.bad_body:
+            return _bad_body(req, config, completion_id, headers)
         if req.stream:
             stream = _stream(
                 request, state, req, answers, plan, directives,
@@ -246,11 +295,13 @@ async def _stream(
     created = int(time.time())
     for index, answer in enumerate(answers):
         pieces = answer.pieces
-        drop_at = malformed_at = None
+        drop_at = malformed_at = truncate_at = None
         if index == 0:
             drop_at = directives.drop_after
             if drop_at is None and plan.drop:
                 drop_at = max(1, int(len(pieces) * plan.position))
+            if plan.truncate:
+                truncate_at = max(1, int(len(pieces) * plan.position))
             malformed_at = directives.malformed_after
             if malformed_at is None and plan.malformed:
                 malformed_at = int(len(pieces) * plan.position)
@@ -269,6 +320,8 @@ async def _stream(
             ):
                 await _drop(request, state)
                 return
+            if position == truncate_at:
+                return  # a clean end of the body, but no finish_reason and no [DONE]
             if position == len(pieces):
                 break
             if token_delay:

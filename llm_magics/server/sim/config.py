@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 DEFAULT_MODELS = ("sim-small", "sim-large", "gpt-4o-mini", "gpt-4o")
+BAD_BODIES = ("html", "no_choices")
 
 
 @dataclass
@@ -64,6 +65,29 @@ class SimConfig:
     fail_status: int | None = field(
         default=None, metadata={"help": "answer every chat request with this status"}
     )
+    truncate_rate: float = field(
+        default=0.0,
+        metadata={"help": "share of streams that end cleanly mid-way: no finish_reason, no [DONE]"},
+    )
+    bad_body_rate: float = field(
+        default=0.0,
+        metadata={"help": "share of chat requests answered 200 with a body that is no answer"},
+    )
+    bad_body: str = field(
+        default="html",
+        metadata={"help": "what bad_body_rate sends: html (neither JSON nor SSE) or no_choices "
+                          "(JSON, or an SSE stream, without choices)"},
+    )
+    retry_after_s: float | None = field(
+        default=None,
+        metadata={"help": "Retry-After seconds sent with every 429 instead of the real wait "
+                          "(e.g. 3600 for a client's cap); none = the real wait"},
+    )
+    stall_headers_s: float = field(
+        default=0.0,
+        metadata={"help": "hold every chat request this long before the status line, streams "
+                          "too (the client leaving ends the hold)"},
+    )
     seed: int | None = field(
         default=0, metadata={"help": "seed of the fault dice (same seed + order = same faults)"}
     )
@@ -96,6 +120,8 @@ class SimConfig:
             "drop_rate",
             "drop_before_first_token_rate",
             "malformed_rate",
+            "truncate_rate",
+            "bad_body_rate",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -104,9 +130,14 @@ class SimConfig:
             0.0 <= self.batch_expire_after_fraction <= 1.0
         ):
             raise ValueError("batch_expire_after_fraction must be within [0, 1]")
-        for name in ("latency_s", "token_latency_s", "hang_max_s", "batch_step_s", "batch_line_s"):
+        for name in ("latency_s", "token_latency_s", "hang_max_s", "batch_step_s", "batch_line_s",
+                     "stall_headers_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
+        if self.retry_after_s is not None and self.retry_after_s < 0:
+            raise ValueError("retry_after_s must be >= 0 or None (the real wait)")
+        if self.bad_body not in BAD_BODIES:
+            raise ValueError(f"bad_body must be one of {', '.join(BAD_BODIES)}")
         if self.answer_tokens < 1:
             raise ValueError("answer_tokens must be >= 1")
         for name in ("rpm", "tpm"):
@@ -151,13 +182,18 @@ _FLOATS = {
     "drop_rate",
     "drop_before_first_token_rate",
     "malformed_rate",
+    "truncate_rate",
+    "bad_body_rate",
+    "retry_after_s",
+    "stall_headers_s",
     "batch_step_s",
     "batch_line_s",
     "batch_time_scale",
     "batch_expire_after_fraction",
 }
 _INTS = {"answer_tokens", "rpm", "tpm", "error_status", "fail_status", "seed"}
-_NULLABLE = {"rpm", "tpm", "fail_status", "seed", "api_key", "batch_expire_after_fraction"}
+_NULLABLE = {"rpm", "tpm", "fail_status", "seed", "api_key", "batch_expire_after_fraction",
+             "retry_after_s"}
 
 
 def coerce(name: str, value: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Fault dice: which chat requests fail, hang, drop or emit malformed chunks.
+"""Fault dice: which chat requests fail, hang, drop, end early or emit malformed bodies.
 
 Every request draws the same number of random values whatever the rates, so
 the sequence of faults depends only on the seed and the request order, not on
@@ -23,8 +23,12 @@ class FaultPlan:
     drop_before_first_token: bool = False
     drop: bool = False
     malformed: bool = False
+    truncate: bool = False
+    """The stream ends cleanly at ``position``, without a finish_reason or ``[DONE]``."""
+    bad_body: bool = False
+    """A 200 whose body is no answer (``SimConfig.bad_body`` says which kind)."""
     position: float = 0.5
-    """Where in the stream a drop or malformed chunk happens, as a share of tokens."""
+    """Where in the stream a drop, truncation or malformed chunk happens, as a share of tokens."""
 
 
 class FaultDice:
@@ -38,7 +42,7 @@ class FaultDice:
         self._rng = random.Random(seed)
 
     def roll(self, config: SimConfig) -> FaultPlan:
-        draws = [self._rng.random() for _ in range(6)]
+        draws = [self._rng.random() for _ in range(8)]
         if config.fail_status is not None:
             return FaultPlan(error_status=config.fail_status)
         if draws[0] < config.error_rate:
@@ -49,4 +53,6 @@ class FaultDice:
             drop=draws[3] < config.drop_rate,
             malformed=draws[4] < config.malformed_rate,
             position=0.25 + draws[5] * 0.5,
+            truncate=draws[6] < config.truncate_rate,
+            bad_body=draws[7] < config.bad_body_rate,
         )
