@@ -23,6 +23,7 @@ from .. import errors
 from .client import Endpoint, resolve_endpoint
 from .engine import CallStats, get_engine
 from .fanout import Outcome, fanout
+from .request_fields import request_params
 from .runner import in_runner_thread, run_sync, submit
 from .settings import FIELDS, Settings, resolve
 from .types import Messages, Priority, Request, Response, to_messages
@@ -38,7 +39,7 @@ T = TypeVar("T")
 def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split keyword arguments into settings and request params (temperature, max_tokens...)."""
     settings = {k: v for k, v in options.items() if k in FIELDS}
-    params = {k: v for k, v in options.items() if k not in FIELDS and v is not None}
+    params = request_params({k: v for k, v in options.items() if k not in FIELDS})
     return settings, params
 
 

@@ -25,6 +25,7 @@ except ImportError:  # pragma: no cover - older SDKs
 
 from .. import errors
 from . import runner
+from .secrets import redact
 from .settings import Settings
 
 __all__ = [
@@ -165,9 +166,10 @@ def _server_message(err: openai.APIStatusError) -> str:
 def translate_error(err: Exception, endpoint: Endpoint) -> errors.LLMError:
     """Map an SDK/httpx exception to one of ours, with the fix in the message."""
     ours = _translate(err, endpoint)
-    if endpoint.api_key != NO_KEY and endpoint.api_key in ours.message:  # servers may echo it
-        ours.message = ours.message.replace(endpoint.api_key, "***")
-        ours.args = (ours.message,)
+    shown = redact(ours.message, endpoint.api_key)  # servers may echo the key; URLs may hold one
+    if shown != ours.message:
+        ours.message = shown
+        ours.args = (shown,)
     return ours
 
 

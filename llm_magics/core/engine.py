@@ -27,6 +27,7 @@ from .policy.breaker import CircuitBreaker
 from .policy.cache import ResponseCache, get_cache
 from .policy.limiter import Permit, RateLimiter
 from .policy.retry import retrying
+from .request_fields import sdk_arguments
 from .settings import Settings
 from .tokens import estimate_prompt_tokens, estimate_request_tokens
 from .types import Request, Response, Usage
@@ -293,7 +294,7 @@ class Engine:
         async def open_until_first_text(limiter: RateLimiter) -> tuple[Any, None]:
             try:
                 raw = await client.chat.completions.with_raw_response.create(
-                    **_wire_body(request, endpoint, stream=True),
+                    **sdk_arguments(_wire_body(request, endpoint, stream=True)),
                     extra_headers=_priority_header(request)["headers"],
                 )
             except (openai.OpenAIError, errors.LLMError) as err:
