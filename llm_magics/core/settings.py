@@ -99,6 +99,12 @@ class Settings(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _strip_slash(cls, v: str | None) -> str | None:
+        if v and mask_url(v) != v:  # never echo the URL: it holds a password
+            raise ValueError(
+                "base_url holds a user:password part, which the HTTP client would send instead "
+                "of (httpx) or next to (aiohttp) the API key's Bearer header; drop it from the "
+                "URL and set api_key=... (or OPENAI_API_KEY)"
+            )
         return v.rstrip("/") if v else v
 
     def key_value(self) -> str | None:

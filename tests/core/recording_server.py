@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Reply = tuple[int, dict[str, str], bytes]
-Responder = Callable[[dict[str, Any], dict[str, str]], Reply]
+Responder = Callable[[dict[str, Any], dict[str, str]], Reply]  # (body, lower-cased headers)
 
 ANSWER = "recorded answer"
 
@@ -52,7 +52,8 @@ class RecordingServer:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 body = json.loads(raw or b"{}")
                 outer.bodies.append(body)
-                status, headers, content = outer.respond(body, dict(self.headers))
+                lowered = {k.lower(): v for k, v in self.headers.items()}
+                status, headers, content = outer.respond(body, lowered)
                 self.send_response(status)
                 for name, value in {**headers, "Content-Length": str(len(content))}.items():
                     self.send_header(name, value)
