@@ -113,37 +113,47 @@ def _unknown_message(name: str) -> str:
     )
 
 
-def check_json_value(value: Any, where: str, depth: int = 0) -> None:
-    """Refuse what JSON cannot carry: NaN/infinity, non-string keys, objects, deep nesting."""
+def check_json_value(value: Any, where: str) -> None:
+    """Refuse what JSON cannot carry: NaN/infinity, odd keys, objects, runaway nesting.
+
+    The message says where: ``messages[0]['content'][1]['w'] is nan: ...``.
+    """
+    problem = _problem(value, 0)
+    if problem is not None:
+        path, what = problem
+        raise InvalidRequestError(f"{where}{''.join(reversed(path))} {what}")
+
+
+def _problem(value: Any, depth: int) -> tuple[list[str], str] | None:
+    """``(path parts, innermost first; what is wrong)`` for the first bad value, else None.
+    The path is built only on the way out of a failure: valid data costs no strings."""
     if value is None or isinstance(value, (str, bool, int)):
-        return
+        return None
     if isinstance(value, float):
-        if not math.isfinite(value):
-            raise InvalidRequestError(
-                f"{where} is {value!r}: JSON has no NaN or infinity, so it cannot be sent. "
-                "Pass a finite number (or leave it out for the server's default)."
-            )
-        return
+        if math.isfinite(value):
+            return None
+        return [], (f"is {value!r}: JSON has no NaN or infinity, so it cannot be sent. Pass a "
+                    "finite number (or leave it out for the server's default).")
     if depth >= MAX_JSON_DEPTH:
-        raise InvalidRequestError(
-            f"{where} is nested deeper than {MAX_JSON_DEPTH} levels (a list that contains "
-            "itself?): pass plain, finite JSON data."
-        )
+        return [], (f"is nested deeper than {MAX_JSON_DEPTH} levels (a list that contains "
+                    "itself?): pass plain, finite JSON data.")
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, (str, int)) or isinstance(key, bool):
-                raise InvalidRequestError(
-                    f"{where} has a key {key!r} of type {type(key).__name__}: JSON object keys "
-                    "are strings (or ints, sent as strings); convert it with str()."
-                )
-            check_json_value(item, f"{where}[{key!r}]", depth + 1)
-        return
+                return [], (f"has a key {key!r} of type {type(key).__name__}: JSON object keys "
+                            "are strings (or ints, sent as strings); convert it with str().")
+            problem = _problem(item, depth + 1)
+            if problem is not None:
+                problem[0].append(f"[{key!r}]")
+                return problem
+        return None
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            check_json_value(item, f"{where}[{i}]", depth + 1)
-        return
-    raise InvalidRequestError(
-        f"{where} is a {type(value).__module__}.{type(value).__qualname__}, which cannot be sent "
-        "as JSON: pass plain numbers, strings, lists and dicts (e.g. int(x), float(x), "
-        "x.tolist(), model.model_json_schema())."
-    )
+            problem = _problem(item, depth + 1)
+            if problem is not None:
+                problem[0].append(f"[{i}]")
+                return problem
+        return None
+    return [], (f"is a {type(value).__module__}.{type(value).__qualname__}, which cannot be "
+                "sent as JSON: pass plain numbers, strings, lists and dicts (e.g. int(x), "
+                "float(x), x.tolist(), model.model_json_schema()).")
