@@ -12,6 +12,7 @@ __all__ = [
     "CACHE_BUSY_TIMEOUT_S",
     "CACHE_RETRY_AFTER_S",
     "CACHE_MAX_HELD_ROWS",
+    "CACHE_WRITER_IDLE_S",
     "JOBSTORE_BUSY_TIMEOUT_S",
     "MIN_SECRET_CHARS",
     "MAX_JSON_DEPTH",
@@ -39,6 +40,10 @@ costs one busy timeout per interval instead of one per call."""
 CACHE_MAX_HELD_ROWS = 20_000
 """Answers kept in memory while the file cannot be written (about 1-2 kB each); later ones
 are returned but not kept."""
+
+CACHE_WRITER_IDLE_S = 30.0
+"""A cache's writer thread ends after this long with nothing to write (one idle thread per
+cache file would pile up in a long session that uses many); the next answer starts another."""
 
 # -- batch job store -----------------------------------------------------------------------------
 JOBSTORE_BUSY_TIMEOUT_S = 30.0

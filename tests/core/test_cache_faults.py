@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,7 @@ import pytest
 import llm_magics
 from llm_magics.core.policy import cache as cache_mod
 from llm_magics.core.policy.cache import get_cache
+from llm_magics.core.types import Response
 from llm_magics.server.sim.answers import expected_answer
 from llm_magics.server.sim.runner import Simulator
 
@@ -182,6 +184,7 @@ FULL_DISK = textwrap.dedent("""
     import json, resource, signal, sys
     import llm_magics
     from llm_magics.core.policy.cache import get_cache
+from llm_magics.core.types import Response
     base_url, path = sys.argv[1], sys.argv[2]
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a dead process
     llm_magics.configure(base_url=base_url, api_key="sk-full-disk-0123456789",
@@ -205,3 +208,26 @@ def test_a_full_disk_degrades_to_not_cached_and_every_answer_is_returned(sim, ca
     assert texts == [answer_for(f"full disk {i}", sim) for i in range(60)]
     warnings = [line for line in proc.stderr.splitlines() if str(cache_path) in line]
     assert len(warnings) == 1 and "cannot be used" in warnings[0], proc.stderr
+
+
+def poll(condition, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
+
+
+def test_an_idle_writer_thread_ends_and_the_next_answer_starts_another(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_mod, "CACHE_WRITER_IDLE_S", 0.1)
+    path = tmp_path / "idle.sqlite"
+    cache = get_cache(path)
+
+    def writers() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name.endswith(f"writer {path.name}")]
+
+    cache.put("a", Response(text="first", model="m"))
+    assert poll(lambda: rows_in(path) == 1)  # written by the thread, nobody waited on it
+    assert poll(lambda: not writers())
+    cache.put("b", Response(text="second", model="m"))
+    cache.flush(wait=False)
+    assert poll(lambda: rows_in(path) == 2)

@@ -40,6 +40,7 @@ from ..constants import (
     CACHE_LOOKUP_CHUNK,
     CACHE_MAX_HELD_ROWS,
     CACHE_RETRY_AFTER_S,
+    CACHE_WRITER_IDLE_S,
 )
 from ..state_files import open_database
 from ..types import Response
@@ -174,14 +175,20 @@ class ResponseCache:
         self._now.set()
 
     def _start_writer(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._writer_loop, daemon=True,
-                                            name=f"llm-magics cache writer {self.path.name}")
-            self._thread.start()
+        with self._mem:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._writer_loop, daemon=True,
+                                                name=f"llm-magics cache writer {self.path.name}")
+                self._thread.start()
 
     def _writer_loop(self) -> None:
         while True:
-            self._has_rows.wait()
+            if not self._has_rows.wait(CACHE_WRITER_IDLE_S):
+                with self._mem:  # put() adds rows under this lock: none can be missed
+                    if not self._pending:
+                        self._thread = None
+                        return
+                continue
             self._now.wait(CACHE_FLUSH_INTERVAL_S)
             self._has_rows.clear()
             self._now.clear()
