@@ -184,7 +184,6 @@ FULL_DISK = textwrap.dedent("""
     import json, resource, signal, sys
     import llm_magics
     from llm_magics.core.policy.cache import get_cache
-from llm_magics.core.types import Response
     base_url, path = sys.argv[1], sys.argv[2]
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a dead process
     llm_magics.configure(base_url=base_url, api_key="sk-full-disk-0123456789",

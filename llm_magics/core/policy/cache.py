@@ -6,10 +6,10 @@ an answer:
 * Writes are buffered and committed by a writer thread (every
   ``CACHE_FLUSH_EVERY`` answers, every ``CACHE_FLUSH_INTERVAL_S``, and when a
   fan-out ends), so the event loop never waits on the disk or on a lock.
-* A file that is locked by another process, read-only, full or gone is
-  skipped: lookups miss, answers are returned and held in memory (up to
-  ``CACHE_MAX_HELD_ROWS``), one warning names the file, and writing resumes
-  when it can. Waits on another process's lock are bounded by
+* A file that is locked by another process, read-only or full is skipped
+  (one that was deleted is started again): lookups miss, answers are
+  returned and held in memory (up to ``CACHE_MAX_HELD_ROWS``), one warning
+  names the file, and writing resumes when it can. Waits on another process's lock are bounded by
   ``CACHE_BUSY_TIMEOUT_S``.
 * A file that is not a database is moved aside (the warning names both paths)
   and a fresh cache starts.
@@ -68,7 +68,7 @@ class ResponseCache:
         self.pid = os.getpid()
         self.hits = 0
         self.misses = 0
-        self._mem = threading.Lock()  # guards the two dicts below, held for dict work only
+        self._mem = threading.Lock()  # guards the dicts and _thread; held for dict work only
         self._pending: dict[str, str] = {}  # answers waiting for the writer
         self._writing: dict[str, str] = {}  # answers the writer is committing now
         self._read_lock = threading.Lock()
@@ -268,6 +268,17 @@ class ResponseCache:
         if self._warned:
             self._warned = False
             log.info("The response cache %s works again; held answers are stored.", self.path)
+
+    def __len__(self) -> int:
+        """Answers stored in the file, after writing what is buffered (waits: not for a loop)."""
+        self.flush(wait=True)
+        with self._read_lock:
+            try:
+                return self._reader_db().execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+            except _Trouble as err:
+                self._close_reader()
+                self._trouble(err)
+                return 0
 
     def stats(self) -> dict[str, Any]:
         return {"path": str(self.path), "hits": self.hits, "misses": self.misses}
