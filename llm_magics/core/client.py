@@ -25,7 +25,8 @@ except ImportError:  # pragma: no cover - older SDKs
 from .. import errors
 from . import runner
 from .constants import RETRY_AFTER_MAX_S
-from .endpoint import NO_KEY, Endpoint
+from .endpoint import Endpoint
+from .secrets import redact
 from .settings import Settings
 
 __all__ = ["get_client", "translate_error", "close_clients", "RAW_RESPONSE"]
@@ -127,9 +128,10 @@ def _rate_limited(where: str, detail: str, retry_after_s: float | None) -> str:
 def translate_error(err: Exception, endpoint: Endpoint) -> errors.LLMError:
     """Map an SDK/httpx exception to one of ours, with the fix in the message."""
     ours = _translate(err, endpoint)
-    if endpoint.api_key != NO_KEY and endpoint.api_key in ours.message:  # servers may echo it
-        ours.message = ours.message.replace(endpoint.api_key, "***")
-        ours.args = (ours.message,)
+    shown = redact(ours.message, endpoint.api_key)  # servers may echo the key; URLs may hold one
+    if shown != ours.message:
+        ours.message = shown
+        ours.args = (shown,)
     return ours
 
 

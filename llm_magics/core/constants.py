@@ -1,9 +1,69 @@
-"""Tunable numbers of the core that are not settings: one place to read and change them."""
+"""Tunable numbers of the core, in one place (the Batch API's live in ``core.batch.constants``).
+
+Each says why it has its value, so the next change starts from the reason.
+"""
 
 from __future__ import annotations
 
-__all__ = ["RETRY_AFTER_MAX_S", "RATE_LIMIT_PAUSE_S", "STREAM_DRAIN_S"]
+__all__ = [
+    "CACHE_FLUSH_EVERY",
+    "CACHE_FLUSH_INTERVAL_S",
+    "CACHE_LOOKUP_CHUNK",
+    "CACHE_BUSY_TIMEOUT_S",
+    "CACHE_RETRY_AFTER_S",
+    "CACHE_MAX_HELD_ROWS",
+    "CACHE_WRITER_IDLE_S",
+    "JOBSTORE_BUSY_TIMEOUT_S",
+    "MIN_SECRET_CHARS",
+    "MAX_JSON_DEPTH",
+    "RETRY_AFTER_MAX_S",
+    "RATE_LIMIT_PAUSE_S",
+    "STREAM_DRAIN_S",
+]
 
+# -- response cache ------------------------------------------------------------------------------
+CACHE_FLUSH_EVERY = 200
+"""Answers buffered before the writer commits them: committing per answer would dominate a
+10,000-row fan-out, committing never would lose finished rows to a crash."""
+
+CACHE_FLUSH_INTERVAL_S = 1.0
+"""Longest an answer waits in memory before the writer commits it."""
+
+CACHE_LOOKUP_CHUNK = 500
+"""Keys per ``SELECT ... IN (...)``: below SQLite's bound-parameter limit on every build."""
+
+CACHE_BUSY_TIMEOUT_S = 1.0
+"""How long a cache read or write waits for another process's lock before giving up. Short on
+purpose: a cache that is busy is skipped (answers are returned, not cached), never waited on."""
+
+CACHE_RETRY_AFTER_S = 5.0
+"""After a failed read or write, the cache is left alone this long, so a locked or broken file
+costs one busy timeout per interval instead of one per call."""
+
+CACHE_MAX_HELD_ROWS = 20_000
+"""Answers kept in memory while the file cannot be written (about 1-2 kB each); later ones
+are returned but not kept."""
+
+CACHE_WRITER_IDLE_S = 30.0
+"""A cache's writer thread ends after this long with nothing to write (one idle thread per
+cache file would pile up in a long session that uses many); the next answer starts another."""
+
+# -- batch job store -----------------------------------------------------------------------------
+JOBSTORE_BUSY_TIMEOUT_S = 30.0
+"""The job store waits for another process's lock (a second kernel, ``llm-magics jobs``): its
+writes are few and must not be lost, unlike the cache's."""
+
+# -- secrets -------------------------------------------------------------------------------------
+MIN_SECRET_CHARS = 8
+"""Shorter API keys are not masked in messages: a one-letter test key would otherwise be cut out
+of every word that contains it, and a key that short protects nothing."""
+
+# -- request validation --------------------------------------------------------------------------
+MAX_JSON_DEPTH = 64
+"""Deepest nesting accepted in request params and messages (a JSON schema needs far less; a
+self-referencing list hits it instead of a RecursionError)."""
+
+# -- retries and streams -----------------------------------------------------------------------
 RETRY_AFTER_MAX_S = 60.0
 """The longest server ``Retry-After`` that is honoured, in seconds (openai-python's cap too).
 

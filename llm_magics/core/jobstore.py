@@ -29,71 +29,16 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .constants import JOBSTORE_BUSY_TIMEOUT_S
+from .jobstore_schema import SCHEMA_VERSION, setup
+from .state_files import open_database, unusable_file_errors
+
 __all__ = ["JobStore", "JobRecord", "BatchRecord", "LineCounts", "get_store", "SCHEMA_VERSION"]
-
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    created_at REAL NOT NULL,
-    base_url TEXT NOT NULL,
-    model TEXT NOT NULL,
-    endpoint TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    ended_at REAL,
-    metadata TEXT NOT NULL DEFAULT '{}',
-    index_labels TEXT,
-    positions TEXT NOT NULL,
-    use_cache INTEGER NOT NULL DEFAULT 1
-);
-CREATE TABLE IF NOT EXISTS batches (
-    id TEXT PRIMARY KEY,
-    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-    seq INTEGER NOT NULL,
-    input_file_id TEXT NOT NULL,
-    output_file_id TEXT,
-    error_file_id TEXT,
-    status TEXT NOT NULL,
-    total INTEGER NOT NULL DEFAULT 0,
-    completed INTEGER NOT NULL DEFAULT 0,
-    failed INTEGER NOT NULL DEFAULT 0,
-    errors TEXT NOT NULL DEFAULT '[]',
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    fetched INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS batches_job ON batches(job_id, seq);
-CREATE TABLE IF NOT EXISTS lines (
-    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-    custom_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    line TEXT NOT NULL,
-    cache_key TEXT,
-    batch_id TEXT,
-    ok INTEGER,
-    record TEXT,
-    prompt_tokens INTEGER NOT NULL DEFAULT 0,
-    completion_tokens INTEGER NOT NULL DEFAULT 0,
-    cost_usd REAL,
-    sync_cost_usd REAL,
-    PRIMARY KEY (job_id, custom_id)
-);
-CREATE INDEX IF NOT EXISTS lines_batch ON lines(job_id, batch_id, ok);
-CREATE TABLE IF NOT EXISTS history (
-    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-    batch_id TEXT,
-    status TEXT NOT NULL,
-    at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS history_job ON history(job_id, at);
-"""
 
 
 @dataclass(frozen=True)
@@ -154,37 +99,43 @@ _BATCH_FIELDS = ("output_file_id", "error_file_id", "status", "total", "complete
                  "errors", "fetched")
 
 
+_FIX = ("If another process holds it (a second kernel, `llm-magics jobs`), retry when it is "
+        "done; if it is read-only, on a full disk or not yours, fix that, or set "
+        "jobstore_path=... to another file (the jobs recorded here are then not listed).")
+
+
 class JobStore:
     """Jobs, their batches and lines, in one SQLite file (see the module docstring)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path) if str(path) != ":memory:" else None
-        if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
-                                   timeout=30)
         self._lock = threading.RLock()
-        with self._lock:
-            if self.path is not None:
-                self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        with self._lock, self._usable():
+            if self.path is None:
+                self._db = sqlite3.connect(":memory:", check_same_thread=False,
+                                           isolation_level=None)
+                setup(self._db)
+            else:
+                self._db = open_database(self.path, what="batch job store", setup=setup,
+                                         busy_timeout_s=JOBSTORE_BUSY_TIMEOUT_S)
+
+    def _usable(self) -> AbstractContextManager[None]:
+        return unusable_file_errors(self.path, "batch job store", _FIX)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with self._lock, self._usable():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
+        with self._lock, self._usable():
             return self._db.execute(sql, args).fetchall()
 
     # -- jobs ----------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from .engine import CallStats
 from .jobs import Job
 from .providers import needs_provider, planning_endpoint
 from .registry import get_backend
+from .request_fields import request_params
 from .settings import FIELDS, Settings, resolve
 from .types import Messages, Priority, Request, to_messages
 
@@ -89,7 +90,7 @@ class Backend(Protocol):
 def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split keyword arguments into settings and request params (temperature, max_tokens...)."""
     settings = {k: v for k, v in options.items() if k in FIELDS}
-    params = {k: v for k, v in options.items() if k not in FIELDS and v is not None}
+    params = request_params({k: v for k, v in options.items() if k not in FIELDS})
     return settings, params
 
 

@@ -13,6 +13,7 @@ local model (see ``llm_magics.local``)::
 
 from __future__ import annotations
 
+import difflib
 import os
 import threading
 from pathlib import Path
@@ -21,8 +22,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from ..errors import ConfigurationError
+from .secrets import mask_key, mask_url
 
-__all__ = ["Settings", "resolve", "configure", "configured", "reset", "ENV_PREFIX", "mask_key"]
+__all__ = ["Settings", "resolve", "configure", "configured", "reset", "ENV_PREFIX", "mask_key",
+           "URL_FIELDS"]
 
 ENV_PREFIX = "LLM_MAGICS_"
 
@@ -108,29 +111,39 @@ class Settings(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _strip_slash(cls, v: str | None) -> str | None:
+        if v and mask_url(v) != v:  # never echo the URL: it holds a password
+            raise ValueError(
+                "base_url holds a user:password part, which the HTTP client would send instead "
+                "of (httpx) or next to (aiohttp) the API key's Bearer header; drop it from the "
+                "URL and set api_key=... (or OPENAI_API_KEY)"
+            )
         return v.rstrip("/") if v else v
 
     def key_value(self) -> str | None:
         return self.api_key.get_secret_value() if self.api_key else None
 
     def public_dict(self) -> dict[str, Any]:
-        """Settings as plain values with the key masked: safe to show."""
+        """Settings as plain values with the key and URL passwords masked: safe to show."""
         data = self.model_dump()
         data["api_key"] = mask_key(self.key_value())
+        for name in URL_FIELDS:
+            if data[name]:
+                data[name] = mask_url(data[name])
         return data
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, mask_url(value) if name in URL_FIELDS and value else value
+
+
+URL_FIELDS = ("base_url", "redis_url")
+"""Settings holding URLs, whose passwords (``redis://:pw@host``) are masked wherever shown."""
 
 
 FIELDS = tuple(Settings.model_fields)
 
 _lock = threading.Lock()
 _configured: dict[str, Any] = {}
-
-
-def mask_key(key: str | None) -> str | None:
-    """Show that a key is set without revealing it: ``sk-...wxyz`` style, never more."""
-    if not key:
-        return None
-    return f"{key[:3]}...{key[-4:]}" if len(key) > 12 else "***"
 
 
 def _from_env() -> dict[str, Any]:
@@ -147,8 +160,14 @@ def _from_env() -> dict[str, Any]:
 def _check_names(values: dict[str, Any]) -> None:
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
+        hints = "".join(
+            f" `{name}`: did you mean {' or '.join(f'`{m}`' for m in close)}?"
+            for name in unknown if (close := difflib.get_close_matches(name, FIELDS, n=2))
+        )
         raise ConfigurationError(
-            f"Unknown setting(s) {unknown}. Known settings: {', '.join(FIELDS)}."
+            f"Unknown setting(s) {unknown}.{hints} Known settings: {', '.join(FIELDS)}. "
+            "Request fields (temperature, max_tokens...) go to the call itself, e.g. "
+            "complete(prompt, temperature=0)."
         )
 
 

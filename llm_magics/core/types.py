@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import InvalidRequestError, LLMError
+from .request_fields import check_json_value
 
 __all__ = [
     "Usage", "Response", "Request", "Outcome", "Priority", "PRIORITY_RANK", "to_messages",
@@ -108,6 +109,7 @@ def to_messages(prompt_or_messages: str | Messages, system: str | None = None) -
         )
     if system:
         messages = [{"role": "system", "content": system}, *messages]
+    check_json_value(messages, "messages")
     return messages
 
 

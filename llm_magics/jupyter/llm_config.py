@@ -3,7 +3,7 @@
 Values go through :func:`llm_magics.core.settings.configure`, so the magic,
 IPython config and ``llm_magics.configure()`` are one layer and validate alike.
 The table is built from ``Settings.public_dict()``: the API key shows as
-``sk-...wxyz`` at most.
+``sk-...wxyz`` at most, and a password inside a URL as ``***``.
 
     >>> parse_assignments(["model=gpt-4o-mini", "rpm=500", "tpm=none"])
     {'model': 'gpt-4o-mini', 'rpm': '500', 'tpm': None}
@@ -17,7 +17,8 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..core.settings import ENV_PREFIX, Settings, configured, mask_key
+from ..core.secrets import mask_url
+from ..core.settings import ENV_PREFIX, URL_FIELDS, Settings, configured, mask_key
 
 __all__ = ["parse_assignments", "settings_rows", "settings_bundle", "describe_assignments"]
 
@@ -41,11 +42,13 @@ def parse_assignments(tokens: list[str]) -> dict[str, Any]:
 
 
 def describe_assignments(values: dict[str, Any]) -> str:
-    """``model='x', rpm=500`` for the confirmation line; the key is masked."""
+    """``model='x', rpm=500`` for the confirmation line; the key and URL passwords masked."""
     shown = []
     for name, value in values.items():
         if name == "api_key" and value is not None:
             value = mask_key(str(value))
+        elif name in URL_FIELDS and value is not None:
+            value = mask_url(str(value))
         shown.append(f"{name}={'(unset)' if value is None else repr(value)}")
     return ", ".join(shown)
 

@@ -4,7 +4,8 @@
 that started the server, so the pid, port and model path live on disk
 (``~/.cache/llm-magics/local-server.json``; ``$LLM_MAGICS_STATE_DIR`` moves it).
 An advisory file lock serialises start/stop across processes so two kernels
-starting at once end up sharing one server instead of racing for two.
+starting at once end up sharing one server instead of racing for two. The
+directory is private to the user (0700) and so are its files (0600).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from ..core.state_files import private_dir, private_file
 
 __all__ = [
     "STATE_DIR_ENV",
@@ -79,9 +82,9 @@ def log_path() -> Path:
 @contextlib.contextmanager
 def locked() -> Iterator[None]:
     """Hold the cross-process start/stop lock (blocking; released on exit or process death)."""
-    folder = state_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / _LOCK_FILE, "a+b") as handle:
+    lock_file = state_dir() / _LOCK_FILE
+    private_file(lock_file)
+    with open(lock_file, "a+b") as handle:
         try:
             import fcntl
         except ImportError:  # Windows: no advisory locks; the in-process lock still applies
@@ -106,7 +109,7 @@ def read_record() -> ServerRecord | None:
 def write_record(record: ServerRecord) -> None:
     """Replace the state file atomically, so a reader never sees half a record."""
     folder = state_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".local-server.", suffix=".json")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -8,25 +8,13 @@ URLs are shown with any password masked.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
+from ..core.secrets import mask_url
 from .errors import BrokerUnavailableError, NoWorkerError
 
 __all__ = ["mask_url", "check_broker", "check_workers", "workers_alive"]
-
-
-def mask_url(url: str) -> str:
-    """``redis://:secret@host:6379/0`` -> ``redis://:***@host:6379/0``: safe to show."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def check_broker(redis_url: str, timeout_s: float = 2.0) -> None:
