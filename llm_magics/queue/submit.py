@@ -16,7 +16,9 @@ finish and are cached.
 
 Failing fast instead of hanging: Redis is pinged before anything is sent, a
 worker must answer a ping, and if no result arrives for ``stall_check_s`` the
-workers are pinged again.
+workers are pinged again. While it waits, the submitter also republishes the
+tasks of workers that stopped beating (``reaper``), and ``deadline_s`` bounds
+each row's wait (``deadline``).
 """
 
 from __future__ import annotations
@@ -41,10 +43,12 @@ from ..core.settings import Settings
 from ..core.types import Priority, Request, Response
 from .app import get_app
 from .config import TASK_NAME, QueueConfig, level_for
+from .deadline import RowDeadlines
 from .errors import BrokerUnavailableError, NoWorkerError
 from .health import check_broker, check_workers, mask_url, workers_alive
 from .limiter import store_limits
 from .messages import decode_result, encode_request, merge_stats
+from .reaper import Reaper
 
 __all__ = ["QueueRun", "arun_requests", "run_requests", "queue_fanout"]
 
@@ -87,6 +91,9 @@ class QueueRun:
         self._cache = Engine.cache_for(settings, self.use_cache)
         self._lock = threading.Lock()
         self._cancelled = False
+        self._deadlines = RowDeadlines(settings.deadline_s)
+        self._reaper: Reaper | None = None
+        self._next_reap = 0.0
         self._plan(requests)
 
     # -- planning: pass-through, dedupe, cache ---------------------------------------------
@@ -158,9 +165,11 @@ class QueueRun:
                         args=[encode_request(req, use_cache=self.use_cache)],
                         priority=level_for(self.priority or req.priority),
                         producer=producer,
+                        expires=self.settings.deadline_s,
                     )
                     with self._lock:
                         self.pending[result.id] = key
+                    self._deadlines.queued(result.id)
                     sent += 1
         except (redis.RedisError, OSError, OperationalError) as err:
             self.revoke()
@@ -251,6 +260,8 @@ class QueueRun:
                     key = self.pending.pop(task_id, None)
                 if key is not None:
                     self._finish(key, self._outcome(meta))
+            await self._expire_overdue()
+            await self._reap_dead_workers()
             now = time.monotonic()
             if done:
                 last_progress = now
@@ -261,6 +272,31 @@ class QueueRun:
                 await asyncio.sleep(self.config.poll_interval_s)
         self.flush()
         return self.results
+
+    async def _expire_overdue(self) -> None:
+        """Rows past ``deadline_s`` come back as timeouts; their tasks are revoked."""
+        with self._lock:
+            expired = [(i, self.pending.pop(i)) for i in self._deadlines.expired(self.pending)]
+        if not expired:
+            return
+        ids = [task_id for task_id, _ in expired]
+        await asyncio.to_thread(self._get_app().control.revoke, ids)
+        for _, key in expired:
+            self._finish(key, self._deadlines.error())
+
+    async def _reap_dead_workers(self) -> None:
+        """Republish a dead worker's tasks now, not at the visibility timeout (``reaper``)."""
+        now = time.monotonic()
+        if now < self._next_reap:
+            return
+        self._next_reap = now + self.config.heartbeat_interval_s
+        app = self._get_app()
+        if self._reaper is None:
+            self._reaper = Reaper(app, app.backend.client)
+        try:
+            await asyncio.to_thread(self._reaper.reap)
+        except (redis.RedisError, OSError):
+            pass  # the next poll reports a lost Redis, with what to do
 
     def flush(self) -> None:
         """Commit the answers collected so far to this process's cache."""
