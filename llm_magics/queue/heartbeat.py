@@ -4,9 +4,10 @@ Started by ``llm-magics worker`` (``install``): a thread in the worker's main
 process that, every ``heartbeat_interval_s``,
 
 - sets ``alive:<id>`` with a ``heartbeat_ttl_s`` TTL and registers the id,
-- writes the delivery tags of the messages this worker holds (recorded from
-  Celery's ``task_received`` signal, which fires in the main process for every
-  pool; tags the broker no longer lists as unacked are dropped),
+- keeps the set of delivery tags of the messages this worker holds: each tag is
+  added the moment Celery's ``task_received`` signal fires (in the main process,
+  for every pool), so a task taken just before a crash is not missed, and each
+  beat drops the tags the broker no longer lists as unacked,
 - runs the ``Reaper``: the tasks of any worker whose beat lapsed go back to the
   queue now, not at the visibility timeout.
 
@@ -59,6 +60,9 @@ class Heartbeat:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
+        # The holdings outlive the beat so a reaper can read them; after the visibility
+        # timeout Celery redelivers the tasks anyway.
+        self._held_ttl_s = int(max(config.visibility_timeout_s, config.heartbeat_ttl_s * 10))
 
     # -- Celery hooks -----------------------------------------------------------------------
     def install(self) -> Heartbeat:
@@ -83,16 +87,26 @@ class Heartbeat:
 
     # -- the pulse --------------------------------------------------------------------------
     def hold(self, delivery_tag: str) -> None:
+        """Record a received task at once (the next beat retries if Redis is unreachable)."""
         with self._lock:
             self._held.add(delivery_tag)
+        try:
+            with self._client.pipeline(transaction=False) as pipe:
+                pipe.sadd(keys.held(self.id), delivery_tag)
+                pipe.expire(keys.held(self.id), self._held_ttl_s)
+                pipe.execute()
+        except (redis.RedisError, OSError) as err:
+            log.warning("llm-magics heartbeat could not record a task (%s); the next beat "
+                        "will", type(err).__name__)
 
     def held(self) -> set[str]:
         with self._lock:
             return set(self._held)
 
     def beat(self) -> None:
-        """One beat: prune finished tags, then publish liveness and holdings together."""
+        """One beat: say alive, drop finished tags, re-add the rest (idempotent)."""
         held = sorted(self.held())
+        done: set[str] = set()
         if held:
             unacked = self._reaper.unacked_key
             with self._client.pipeline(transaction=False) as pipe:
@@ -102,18 +116,15 @@ class Heartbeat:
             done = {tag for tag, there in zip(held, still, strict=True) if not there}
             with self._lock:
                 self._held -= done
-            held = [tag for tag in held if tag not in done]
-        ttl_ms = int(self.config.heartbeat_ttl_s * 1000)
+        held = [tag for tag in held if tag not in done]
         with self._client.pipeline() as pipe:
-            pipe.set(keys.alive(self.id), "1", px=ttl_ms)
+            pipe.set(keys.alive(self.id), "1", px=int(self.config.heartbeat_ttl_s * 1000))
             pipe.hset(keys.WORKERS, self.id, str(time.time()))
-            pipe.delete(keys.held(self.id))
+            if done:  # never a DEL + rewrite: a tag added by hold() meanwhile must stay
+                pipe.srem(keys.held(self.id), *done)
             if held:
                 pipe.sadd(keys.held(self.id), *held)
-                # Outlives the beat so a reaper can read it; the visibility timeout is the
-                # fallback after that anyway.
-                pipe.expire(keys.held(self.id), int(max(self.config.visibility_timeout_s,
-                                                        self.config.heartbeat_ttl_s * 10)))
+                pipe.expire(keys.held(self.id), self._held_ttl_s)
             pipe.execute()
 
     def _run(self) -> None:
