@@ -23,11 +23,17 @@ Workers fetch level 0 before 3 before 9, and hold only as many tasks as they
 run (prefetch 1), so a high-priority row submitted behind thousands of bulk
 rows is the next one a free worker takes.
 
+A worker that dies is noticed within seconds (``heartbeat``, ``reaper``) and a
+task delivered again never pays twice (``claims``).
+
 Modules: ``config`` (priorities, timeouts), ``app`` (Celery settings), ``tasks``
 and ``runtime`` (the worker side), ``limiter`` + ``lua`` (the shared Redis token
-bucket), ``submit`` (enqueue, collect, revoke), ``api`` (``map``/``amap``),
-``health`` (fast errors), ``worker`` (``llm-magics worker``), ``procs``
-(throwaway redis-server and worker processes for tests, benchmarks, demos).
+bucket), ``heartbeat`` + ``reaper`` (dead workers' tasks run again at once),
+``claims`` (pay once per request), ``keys`` (their Redis keys), ``submit``
+(enqueue, collect, revoke), ``deadline`` (``deadline_s`` for queued rows),
+``api`` (``map``/``amap``), ``health`` (fast errors), ``worker``
+(``llm-magics worker``), ``procs`` (throwaway redis-server and worker processes
+for tests, benchmarks, demos).
 """
 
 from __future__ import annotations
