@@ -30,7 +30,9 @@ Modules: ``config`` (priorities, timeouts), ``app`` (Celery settings), ``tasks``
 and ``runtime`` (the worker side), ``limiter`` + ``lua`` (the shared Redis token
 bucket), ``heartbeat`` + ``reaper`` (dead workers' tasks run again at once),
 ``claims`` (pay once per request), ``keys`` (their Redis keys), ``submit``
-(enqueue, collect, revoke), ``deadline`` (``deadline_s`` for queued rows),
+(enqueue, collect, revoke), ``watch`` (what the submitter checks while it
+waits: ``deadline`` for ``deadline_s``, ``reaper``, ``vanished`` for tasks lost
+with a killed worker),
 ``api`` (``map``/``amap``), ``health`` (fast errors), ``worker``
 (``llm-magics worker``), ``procs`` (throwaway redis-server and worker processes
 for tests, benchmarks, demos).

@@ -26,11 +26,18 @@ from celery import Celery
 
 from . import keys
 
-__all__ = ["Reaper"]
+__all__ = ["Reaper", "broker_channel"]
 
 log = logging.getLogger("llm_magics.queue.reaper")
 
 REAPING_LOCK_S = 30  # a reaper that dies mid-way leaves the rest to another after this
+
+
+@contextlib.contextmanager
+def broker_channel(app: Celery) -> Iterator[Any]:
+    """A kombu channel on the app's broker, from its connection pool."""
+    with app.pool.acquire(block=True) as connection:
+        yield connection.default_channel
 
 
 class Reaper:
@@ -41,16 +48,11 @@ class Reaper:
         self._client = client
         self._unacked_key: str | None = None
 
-    @contextlib.contextmanager
-    def _channel(self) -> Iterator[Any]:
-        with self._app.pool.acquire(block=True) as connection:
-            yield connection.default_channel
-
     @property
     def unacked_key(self) -> str:
         """Where the broker keeps delivered, unacknowledged messages (by delivery tag)."""
         if self._unacked_key is None:
-            with self._channel() as channel:
+            with broker_channel(self._app) as channel:
                 self._unacked_key = str(channel.unacked_key)
         return self._unacked_key
 
@@ -75,7 +77,7 @@ class Reaper:
         try:
             unacked = self.unacked_key
             restored = 0
-            with self._channel() as channel:
+            with broker_channel(self._app) as channel:
                 for tag in self._client.smembers(keys.held(worker)):
                     if self._client.hexists(unacked, tag):
                         channel.qos.restore_by_tag(tag.decode(), self._client)

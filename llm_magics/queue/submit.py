@@ -16,14 +16,15 @@ finish and are cached.
 
 Failing fast instead of hanging: Redis is pinged before anything is sent, a
 worker must answer a ping, and if no result arrives for ``stall_check_s`` the
-workers are pinged again. While it waits, the submitter also republishes the
-tasks of workers that stopped beating (``reaper``), and ``deadline_s`` bounds
-each row's wait (``deadline``).
+workers are pinged again. While it waits, the submitter also ends rows past
+``deadline_s``, republishes the tasks of workers that stopped beating, and
+sends again tasks lost with a killed worker (``watch``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -43,12 +44,11 @@ from ..core.settings import Settings
 from ..core.types import Priority, Request, Response
 from .app import get_app
 from .config import TASK_NAME, QueueConfig, level_for
-from .deadline import RowDeadlines
 from .errors import BrokerUnavailableError, NoWorkerError
 from .health import check_broker, check_workers, mask_url, workers_alive
 from .limiter import store_limits
 from .messages import decode_result, encode_request, merge_stats
-from .reaper import Reaper
+from .watch import RunWatch
 
 __all__ = ["QueueRun", "arun_requests", "run_requests", "queue_fanout"]
 
@@ -91,9 +91,7 @@ class QueueRun:
         self._cache = Engine.cache_for(settings, self.use_cache)
         self._lock = threading.Lock()
         self._cancelled = False
-        self._deadlines = RowDeadlines(settings.deadline_s)
-        self._reaper: Reaper | None = None
-        self._next_reap = 0.0
+        self._watch = RunWatch(self.config, settings.deadline_s)
         self._plan(requests)
 
     # -- planning: pass-through, dedupe, cache ---------------------------------------------
@@ -160,16 +158,10 @@ class QueueRun:
                 for key, req in list(self._requests.items()):
                     if self._cancelled:
                         break
-                    result = app.send_task(
-                        TASK_NAME,
-                        args=[encode_request(req, use_cache=self.use_cache)],
-                        priority=level_for(self.priority or req.priority),
-                        producer=producer,
-                        expires=self.settings.deadline_s,
-                    )
+                    task_id = self._send(app, producer, req)
                     with self._lock:
-                        self.pending[result.id] = key
-                    self._deadlines.queued(result.id)
+                        self.pending[task_id] = key
+                    self._watch.deadlines.queued(task_id)
                     sent += 1
         except (redis.RedisError, OSError, OperationalError) as err:
             self.revoke()
@@ -181,6 +173,21 @@ class QueueRun:
         if self._cancelled:
             self.revoke()
         return sent
+
+    def _send(self, app: Celery, producer: Any, req: Request, task_id: str | None = None) -> str:
+        return app.send_task(TASK_NAME, args=[encode_request(req, use_cache=self.use_cache)],
+                             priority=level_for(self.priority or req.priority),
+                             producer=producer, task_id=task_id,
+                             expires=self.settings.deadline_s).id
+
+    def _resend(self, task_ids: list[str]) -> None:
+        """Send lost tasks again under their ids (``vanished``); a copy never pays twice."""
+        app = self._get_app()
+        with app.producer_or_acquire() as producer:
+            for task_id in task_ids:
+                key = self.pending.get(task_id)
+                if key is not None and key in self._requests:
+                    self._send(app, producer, self._requests[key], task_id)
 
     def _store_limits(self) -> None:
         """Limits stated here (``rpm=``/``tpm=``) become the shared bucket's limits."""
@@ -260,8 +267,7 @@ class QueueRun:
                     key = self.pending.pop(task_id, None)
                 if key is not None:
                     self._finish(key, self._outcome(meta))
-            await self._expire_overdue()
-            await self._reap_dead_workers()
+            await self._watch_tick()
             now = time.monotonic()
             if done:
                 last_progress = now
@@ -273,30 +279,19 @@ class QueueRun:
         self.flush()
         return self.results
 
-    async def _expire_overdue(self) -> None:
-        """Rows past ``deadline_s`` come back as timeouts; their tasks are revoked."""
+    async def _watch_tick(self) -> None:
+        """Rows past ``deadline_s`` time out; lost tasks are sent again (see ``watch``)."""
         with self._lock:
-            expired = [(i, self.pending.pop(i)) for i in self._deadlines.expired(self.pending)]
-        if not expired:
-            return
-        ids = [task_id for task_id, _ in expired]
-        await asyncio.to_thread(self._get_app().control.revoke, ids)
-        for _, key in expired:
-            self._finish(key, self._deadlines.error())
-
-    async def _reap_dead_workers(self) -> None:
-        """Republish a dead worker's tasks now, not at the visibility timeout (``reaper``)."""
-        now = time.monotonic()
-        if now < self._next_reap:
-            return
-        self._next_reap = now + self.config.heartbeat_interval_s
-        app = self._get_app()
-        if self._reaper is None:
-            self._reaper = Reaper(app, app.backend.client)
-        try:
-            await asyncio.to_thread(self._reaper.reap)
-        except (redis.RedisError, OSError):
-            pass  # the next poll reports a lost Redis, with what to do
+            pending = list(self.pending)
+        expired, lost = await self._watch.tick(self._get_app(), pending)
+        for task_id in expired:
+            with self._lock:
+                key = self.pending.pop(task_id, None)
+            if key is not None:
+                self._finish(key, self._watch.deadlines.error())
+        if lost:
+            with contextlib.suppress(redis.RedisError, OSError, OperationalError):
+                await asyncio.to_thread(self._resend, lost)  # a lost Redis shows at the next poll
 
     def flush(self) -> None:
         """Commit the answers collected so far to this process's cache."""
