@@ -23,11 +23,19 @@ Workers fetch level 0 before 3 before 9, and hold only as many tasks as they
 run (prefetch 1), so a high-priority row submitted behind thousands of bulk
 rows is the next one a free worker takes.
 
+A worker that dies is noticed within seconds (``heartbeat``, ``reaper``) and a
+task delivered again never pays twice (``claims``).
+
 Modules: ``config`` (priorities, timeouts), ``app`` (Celery settings), ``tasks``
 and ``runtime`` (the worker side), ``limiter`` + ``lua`` (the shared Redis token
-bucket), ``submit`` (enqueue, collect, revoke), ``api`` (``map``/``amap``),
-``health`` (fast errors), ``backend`` (``mode="queue"`` for the core's
-registry), ``worker`` (``llm-magics worker``).
+bucket), ``heartbeat`` + ``reaper`` (dead workers' tasks run again at once),
+``claims`` (pay once per request), ``keys`` (their Redis keys), ``submit``
+(enqueue, collect, revoke), ``watch`` (what the submitter checks while it
+waits: ``deadline`` for ``deadline_s``, ``reaper``, ``vanished`` for tasks lost
+with a killed worker),
+``api`` (``map``/``amap``), ``health`` (fast errors), ``worker``
+(``llm-magics worker``), ``backend`` (``mode="queue"`` for the core's
+registry).
 """
 
 from __future__ import annotations

@@ -4,14 +4,18 @@ These are queue-only knobs, so they live here rather than in ``core.settings``;
 each reads an ``LLM_MAGICS_QUEUE_*`` environment variable so a worker and the
 notebook that feeds it can be tuned without code.
 
-The visibility timeout is the one to understand. Tasks are acknowledged late
-(after they finish), so Redis keeps every delivered task in an "unacked" set
-until then. A task from a worker that was killed is handed to another worker
-only once it has been unacked for ``visibility_timeout_s``. Too short, and a
+Two clocks decide when a dead worker's tasks run again. Tasks are acknowledged
+late (after they finish), so Redis keeps every delivered task in an "unacked"
+set until then. Each ``llm-magics worker`` beats every ``heartbeat_interval_s``
+(a key with a ``heartbeat_ttl_s`` TTL, plus the tasks it holds); once a beat
+lapses, any live worker or submitter republishes that worker's tasks at once
+(``heartbeat``, ``reaper``), so a killed worker costs seconds. The visibility
+timeout is only the fallback for tasks nobody republished (a worker started
+without the heartbeat, or one that hangs while still beating): a task unacked
+for ``visibility_timeout_s`` is handed out again. Keep it long: too short, and a
 slow but healthy call (a long completion, retries under a 429 storm) is
-delivered a second time while it still runs; too long, and work held by a dead
-worker waits that long. The default, 30 minutes, is above the worst case of one
-call under the default retry policy; tests use a few seconds.
+delivered a second time while it still runs. A second delivery never pays
+twice (``claims``), but it does run twice as long.
 """
 
 from __future__ import annotations
@@ -88,6 +92,18 @@ class QueueConfig:
     """With no result for this long, ping the workers; none answering is an error, not a hang."""
     burst_s: float = 1.0
     """Seconds of capacity the shared limiter banks (like the in-process limiter)."""
+    heartbeat_interval_s: float = 1.0
+    """How often a worker says it is alive (and which tasks it holds), and looks for dead ones."""
+    heartbeat_ttl_s: float = 5.0
+    """A worker silent this long is dead: its tasks are republished at once."""
+    claim_ttl_s: float = 15.0
+    """Lease on one request's upstream call, renewed while it runs; a duplicate takes over
+    once it lapses (or at once, when the holder's worker stopped beating)."""
+    claim_poll_s: float = 0.2
+    """How often a duplicate task checks whether the holder of its claim has answered."""
+    answer_ttl_s: float = 3600.0
+    """Paid answers stay in Redis this long, for tasks delivered again (keep above the
+    visibility timeout)."""
 
     @classmethod
     def from_env(cls, **overrides: Any) -> QueueConfig:

@@ -31,7 +31,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from ..core.client import Endpoint
+from ..core.endpoint import Endpoint
 from ..core.policy.limiter import Permit, parse_reset
 from ..core.settings import Settings
 from ..core.types import PRIORITY_RANK

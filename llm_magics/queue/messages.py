@@ -22,7 +22,7 @@ from ..core.types import Priority, Request, Response
 from . import errors as queue_errors
 
 __all__ = ["encode_request", "decode_request", "encode_response", "encode_error",
-           "decode_result", "merge_stats"]
+           "decode_result", "merge_stats", "as_cached"]
 
 _MESSAGE_FIELDS = ("base_url", "model", "messages", "params")
 # Worker-side counters worth adding to the submitter's CallStats (the rest it counts itself).
@@ -66,6 +66,11 @@ def _stats_dict(stats: CallStats) -> dict[str, int]:
 def encode_response(response: Response, stats: CallStats) -> dict[str, Any]:
     return {"response": response.to_dict(), "cached": response.cached,
             "stats": _stats_dict(stats)}
+
+
+def as_cached(result: dict[str, Any]) -> dict[str, Any]:
+    """A stored answer handed to another task of the same request: a cache hit, no attempts."""
+    return {**result, "cached": True, "stats": {name: 0 for name in _STAT_FIELDS}}
 
 
 def encode_error(err: errors.LLMError, stats: CallStats) -> dict[str, Any]:

@@ -10,8 +10,20 @@ key elsewhere.
 Calls run on the core's background event loop (``runner.run_sync``): a worker
 process has no notebook loop, and every pool thread shares that one loop, its
 connection pool and the engine. The cache is on (unless a message says
-``cache: false``) and flushed after each task, so a task redelivered after its
+``cache: false``) and flushed after each task; across machines, ``claims``
+keeps every copy of a task but one from calling the model, and stores the
+answer in Redis before the task is acked, so a task delivered again after its
 worker died finds the answer it already paid for.
+
+The circuit breaker is **not** shared through Redis, unlike the limiter, on
+purpose. A rate limit belongs to the account: N workers each metering their
+own calls would send N times the limit, so the bucket must be shared. A
+breaker measures how an endpoint answers *this* worker: a worker behind a bad
+proxy or DNS must not make healthy workers on other machines fail fast, and a
+per-worker breaker still opens after ``breaker_threshold`` failures, a few
+seconds into an outage at any useful concurrency. Sharing it would also add a
+Redis round trip to every call and make Redis trouble look like endpoint
+trouble. So each worker process keeps its own, like a notebook does.
 """
 
 from __future__ import annotations
@@ -27,8 +39,10 @@ from ..core.engine import CallStats, Engine
 from ..core.providers import resolve_endpoint
 from ..core.runner import run_sync
 from ..core.settings import Settings, resolve
-from ..core.types import Priority
+from ..core.types import Priority, Request
+from .claims import PayOnce, answer_key
 from .config import QueueConfig
+from .heartbeat import worker_id
 from .limiter import RedisLimiterFactory
 from .messages import decode_request, encode_error, encode_response
 
@@ -50,6 +64,7 @@ class WorkerRuntime:
         self.settings = settings or resolve()
         self.engine = Engine(limiter_factory=RedisLimiterFactory(redis_url,
                                                                  burst_s=config.burst_s))
+        self.pay_once = PayOnce(redis_url, config, worker_id())
         self._endpoint: Endpoint | errors.LLMError | None = None
         self._lock = threading.Lock()
 
@@ -65,11 +80,23 @@ class WorkerRuntime:
             raise self._endpoint
         return self._endpoint
 
-    def execute(self, message: dict[str, Any], *, priority: Priority = "bulk") -> dict[str, Any]:
-        """Outcome of one task message, as JSON; errors are values here too."""
-        stats = CallStats()
+    def execute(self, message: dict[str, Any], *, priority: Priority = "bulk",
+                task_id: str = "") -> dict[str, Any]:
+        """Outcome of one task message, as JSON; errors are values here too.
+
+        Every copy of the task (``task_id``) runs through ``PayOnce``: at most one
+        of them calls the model, the others return its stored answer.
+        """
         try:
             request, use_cache = decode_request(message, priority)
+        except errors.LLMError as err:
+            return encode_error(err, CallStats())
+        key = answer_key(request.cache_key(), use_cache=use_cache, task_id=task_id)
+        return self.pay_once.run(key, task_id, lambda: self._call(request, use_cache))
+
+    def _call(self, request: Request, use_cache: bool) -> dict[str, Any]:
+        stats = CallStats()
+        try:
             own = self.endpoint()
             if not _same_url(request.base_url, own.base_url):
                 raise errors.ConfigurationError(

@@ -18,12 +18,15 @@ finish and are cached.
 
 Failing fast instead of hanging: Redis is pinged before anything is sent, a
 worker must answer a ping, and if no result arrives for ``stall_check_s`` the
-workers are pinged again.
+workers are pinged again. While it waits, the submitter also ends rows past
+``deadline_s``, republishes the tasks of workers that stopped beating, and
+sends again tasks lost with a killed worker (``watch``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -46,6 +49,7 @@ from .errors import BrokerUnavailableError, NoWorkerError
 from .health import check_broker, check_workers, mask_url, workers_alive
 from .limiter import store_limits
 from .messages import decode_result, encode_request, merge_stats
+from .watch import RunWatch
 
 __all__ = ["QueueRun", "arun_requests", "run_requests"]
 
@@ -85,6 +89,7 @@ class QueueRun:
         self.pending: dict[str, str] = {}  # task id -> cache key, oldest first
         self._lock = threading.Lock()
         self._cancelled = False
+        self._watch = RunWatch(self.config, settings.deadline_s)
 
     @property
     def results(self) -> list[Outcome | None]:
@@ -124,14 +129,10 @@ class QueueRun:
                 for key, req in list(self.requests.pending.items()):
                     if self._cancelled:
                         break
-                    result = app.send_task(
-                        TASK_NAME,
-                        args=[encode_request(req, use_cache=self.use_cache)],
-                        priority=level_for(self.priority or req.priority),
-                        producer=producer,
-                    )
+                    task_id = self._send(app, producer, req)
                     with self._lock:
-                        self.pending[result.id] = key
+                        self.pending[task_id] = key
+                    self._watch.deadlines.queued(task_id)
                     sent += 1
         except (redis.RedisError, OSError, OperationalError) as err:
             self.revoke()
@@ -143,6 +144,21 @@ class QueueRun:
         if self._cancelled:
             self.revoke()
         return sent
+
+    def _send(self, app: Celery, producer: Any, req: Request, task_id: str | None = None) -> str:
+        return app.send_task(TASK_NAME, args=[encode_request(req, use_cache=self.use_cache)],
+                             priority=level_for(self.priority or req.priority),
+                             producer=producer, task_id=task_id,
+                             expires=self.settings.deadline_s).id
+
+    def _resend(self, task_ids: list[str]) -> None:
+        """Send lost tasks again under their ids (``vanished``); a copy never pays twice."""
+        app = self._get_app()
+        with app.producer_or_acquire() as producer:
+            for task_id in task_ids:
+                key = self.pending.get(task_id)
+                if key is not None and key in self.requests.pending:
+                    self._send(app, producer, self.requests.pending[key], task_id)
 
     def _store_limits(self) -> None:
         """Limits stated here (``rpm=``/``tpm=``) become the shared bucket's limits."""
@@ -222,6 +238,7 @@ class QueueRun:
                     key = self.pending.pop(task_id, None)
                 if key is not None:
                     self._finish(key, self._outcome(meta))
+            await self._watch_tick()
             now = time.monotonic()
             if done:
                 last_progress = now
@@ -232,6 +249,20 @@ class QueueRun:
                 await asyncio.sleep(self.config.poll_interval_s)
         self.flush()
         return self.results
+
+    async def _watch_tick(self) -> None:
+        """Rows past ``deadline_s`` time out; lost tasks are sent again (see ``watch``)."""
+        with self._lock:
+            pending = list(self.pending)
+        expired, lost = await self._watch.tick(self._get_app(), pending)
+        for task_id in expired:
+            with self._lock:
+                key = self.pending.pop(task_id, None)
+            if key is not None:
+                self._finish(key, self._watch.deadlines.error())
+        if lost:
+            with contextlib.suppress(redis.RedisError, OSError, OperationalError):
+                await asyncio.to_thread(self._resend, lost)  # a lost Redis shows at the next poll
 
     def flush(self) -> None:
         """Commit the answers collected so far to this process's cache."""

@@ -21,4 +21,5 @@ def register(app: Celery) -> None:
     def complete(self: Any, message: dict[str, Any]) -> dict[str, Any]:
         delivery = self.request.delivery_info or {}
         priority = priority_for_level(delivery.get("priority"))
-        return get_runtime(app.conf.broker_url).execute(message, priority=priority)
+        return get_runtime(app.conf.broker_url).execute(message, priority=priority,
+                                                        task_id=self.request.id)

@@ -11,6 +11,8 @@ cost of a process per slot. ``solo`` runs one call at a time.
 
 The worker takes its API key and base URL from its own environment and never
 from a task; it checks Redis before it starts, so a wrong URL fails at once.
+It beats in Redis while it runs (``heartbeat``), so if it dies, the tasks it
+held are republished within seconds (``LLM_MAGICS_QUEUE_HEARTBEAT_TTL``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .app import make_app
 from .config import QUEUE_NAME, QueueConfig
 from .errors import BrokerUnavailableError
 from .health import check_broker, mask_url
+from .heartbeat import Heartbeat
 
 __all__ = ["main", "build_parser"]
 
@@ -46,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-n", "--hostname", default=None,
                         help="worker node name (default llm-magics-<pid>@<host>)")
     parser.add_argument("--visibility-timeout", type=float, default=None,
-                        help="seconds before a dead worker's tasks are redelivered "
-                        "(default LLM_MAGICS_QUEUE_VISIBILITY_TIMEOUT or 1800)")
+                        help="seconds before an unacked task is redelivered when no heartbeat "
+                        "republished it first (default LLM_MAGICS_QUEUE_VISIBILITY_TIMEOUT "
+                        "or 1800)")
     parser.add_argument("--restore-interval", type=float, default=None,
                         help="seconds between sweeps for such tasks (default 30)")
     return parser
@@ -69,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.loglevel.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = make_app(redis_url, config)
+    Heartbeat(app, config).install()
     hostname = args.hostname or f"llm-magics-{os.getpid()}@%h"
     print(f"llm-magics worker on {mask_url(redis_url)}, queue {QUEUE_NAME!r}, "
           f"pool {args.pool} x{args.concurrency}", file=sys.stderr, flush=True)

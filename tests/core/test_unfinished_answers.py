@@ -22,7 +22,8 @@ from raw_http_server import (
 
 import llm_magics
 from llm_magics import errors
-from llm_magics.core.client import Endpoint, close_clients
+from llm_magics.core.client import close_clients
+from llm_magics.core.endpoint import Endpoint
 from llm_magics.core.engine import Engine
 from llm_magics.core.settings import resolve
 from llm_magics.core.types import Request

@@ -20,8 +20,9 @@ def runtime(redis_url, sim, tmp_path):
     return WorkerRuntime(redis_url, settings)
 
 
-def run(runtime: WorkerRuntime, message: dict) -> Response | errors.LLMError:
-    outcome, _ = decode_result(runtime.execute(message, priority="bulk"))
+def run(runtime: WorkerRuntime, message: dict, task_id: str = "task-1"
+        ) -> Response | errors.LLMError:
+    outcome, _ = decode_result(runtime.execute(message, priority="bulk", task_id=task_id))
     return outcome
 
 
@@ -34,18 +35,22 @@ def test_a_task_answers_with_the_workers_own_key(runtime, sim):
     assert WORKER_KEY not in str(encode_request(request))
 
 
-def test_a_redelivered_task_whose_answer_is_cached_does_not_pay_twice(runtime, sim):
+def test_a_redelivered_task_whose_answer_is_stored_does_not_pay_twice(runtime, sim):
     (request,) = requests(1, sim.base_url)
     first = run(runtime, encode_request(request))
     again = run(runtime, encode_request(request))  # what a redelivery looks like
     assert sim.stats["chat_requests"] == 1
-    assert isinstance(again, Response) and again.cached and again.text == first.text
+    # The task's own paid answer: its first result may never have reached the submitter.
+    assert isinstance(again, Response) and not again.cached and again.text == first.text
+    other = run(runtime, encode_request(request), task_id="task-2")  # same request, new task
+    assert isinstance(other, Response) and other.cached and other.text == first.text
+    assert sim.stats["chat_requests"] == 1
 
 
 def test_cache_false_in_the_message_asks_the_server_again(runtime, sim):
     (request,) = requests(1, sim.base_url)
     run(runtime, encode_request(request))
-    fresh = run(runtime, encode_request(request, use_cache=False))
+    fresh = run(runtime, encode_request(request, use_cache=False), task_id="task-2")
     assert sim.stats["chat_requests"] == 2 and not fresh.cached
 
 

@@ -120,3 +120,23 @@ def test_redis_passwords_are_masked():
     assert mask_url("redis://:hunter2@db:6380/1") == "redis://:***@db:6380/1"
     assert mask_url("redis://user:hunter2@db/0") == "redis://user:***@db/0"
     assert mask_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_row_deadlines_expire_oldest_first_and_only_pending_rows():
+    from llm_magics.queue.deadline import RowDeadlines
+
+    now = [100.0]
+    deadlines = RowDeadlines(5.0, clock=lambda: now[0])
+    deadlines.queued("a")
+    now[0] += 1
+    deadlines.queued("b")
+    deadlines.queued("c")
+    now[0] += 4.5  # a is 5.5 s old, b and c 4.5 s
+    assert deadlines.expired({"a", "b", "c"}) == ["a"]
+    now[0] += 1
+    assert deadlines.expired({"c"}) == ["c"]  # b finished meanwhile
+    assert "deadline_s=5" in deadlines.error().message
+    never = RowDeadlines(None, clock=lambda: now[0])
+    never.queued("a")
+    now[0] += 10**6
+    assert never.expired({"a"}) == []

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ...core.client import Endpoint
+from ...core.endpoint import Endpoint
 from ...core.engine import Engine
 from ...core.settings import Settings
 from ...core.types import Request, Response
