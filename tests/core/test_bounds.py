@@ -23,7 +23,7 @@ from raw_http_server import (
 
 import llm_magics
 from llm_magics import errors
-from llm_magics.server.sim import Simulator
+from tests.support.sim import Simulator
 
 KEY = "sk-bounds-secret-0123456789"
 TRANSPORTS = ["aiohttp", "httpx"]

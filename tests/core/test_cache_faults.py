@@ -21,13 +21,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from llm_magics.server.sim.runner import Simulator
 
 import llm_magics
 from llm_magics.core.policy import cache as cache_mod
 from llm_magics.core.policy.cache import get_cache
 from llm_magics.core.types import Response
 from llm_magics.server.sim.answers import expected_answer
+from tests.support.sim import Simulator
 
 # Holds a lock on an SQLite file until told to let go (a second kernel in the middle of a write).
 LOCKER = textwrap.dedent("""

@@ -15,7 +15,7 @@ from llm_magics import errors
 from llm_magics.core.constants import RATE_LIMIT_PAUSE_S, RETRY_AFTER_MAX_S
 from llm_magics.core.engine import CallStats
 from llm_magics.jupyter.progress import FanoutTracker, summary
-from llm_magics.server.sim import Simulator
+from tests.support.sim import Simulator
 
 KEY = "sk-retry-after-secret-0123456789"
 BOUND_S = 10.0

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from llm_magics.server.sim.runner import Simulator
 from recording_server import RecordingServer
 
 import llm_magics
 from llm_magics import errors
 from llm_magics.core.secrets import mask_url, mask_urls, redact
 from llm_magics.core.settings import resolve
+from tests.support.sim import Simulator
 
 LONG_KEY = "sk-proj-Abc123-0123456789xyz"
 

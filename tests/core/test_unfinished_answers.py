@@ -27,7 +27,8 @@ from llm_magics.core.endpoint import Endpoint
 from llm_magics.core.engine import Engine
 from llm_magics.core.settings import resolve
 from llm_magics.core.types import Request
-from llm_magics.server.sim import SimConfig, Simulator, expected_answer
+from llm_magics.server.sim import SimConfig, expected_answer
+from tests.support.sim import Simulator
 
 KEY = "sk-unfinished-secret-0123456789"
 TRANSPORTS = ["aiohttp", "httpx"]

@@ -11,12 +11,12 @@ import decimal
 import math
 
 import pytest
-from llm_magics.server.sim.runner import Simulator
 from recording_server import ANSWER, RecordingServer
 
 import llm_magics
 from llm_magics import errors
 from llm_magics.core.request_fields import known_fields
+from tests.support.sim import Simulator
 
 KEY = "sk-validation-secret-0123456789"
 

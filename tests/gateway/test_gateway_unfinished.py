@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import openai
 import pytest
-from gateway_helpers import user
 from openai import OpenAI
 
-from llm_magics.server.sim import SimConfig, Simulator, expected_answer
+from llm_magics.server.sim import SimConfig, expected_answer
+from tests.support.sim import Simulator
+from tests.support.sim import chat_body as user
 
 
 def streamed_pieces(client: OpenAI, body: dict) -> tuple[list[str], openai.APIError | None]:

@@ -11,7 +11,8 @@ import openai
 import pytest
 from openai import OpenAI
 
-from llm_magics.server.sim import SimConfig, Simulator
+from llm_magics.server.sim import SimConfig
+from tests.support.sim import Simulator
 
 API_KEY = "sk-test"
 
