@@ -61,7 +61,12 @@ def _required(body: dict[str, Any], name: str) -> Any:
 def build_router(backend_of: Callable[[Request], BatchBackend]) -> APIRouter:
     """The Files and Batches routes, each asking ``backend_of(request)`` for its storage."""
     router = APIRouter()
+    _add_file_routes(router, backend_of)
+    _add_batch_routes(router, backend_of)
+    return router
 
+
+def _add_file_routes(router: APIRouter, backend_of: Callable[[Request], BatchBackend]) -> None:
     @router.post("/v1/files")
     async def upload_file(
         request: Request,
@@ -99,6 +104,8 @@ def build_router(backend_of: Callable[[Request], BatchBackend]) -> APIRouter:
         backend_of(request).delete_file(file_id)
         return _json({"id": file_id, "object": "file", "deleted": True})
 
+
+def _add_batch_routes(router: APIRouter, backend_of: Callable[[Request], BatchBackend]) -> None:
     @router.post("/v1/batches")
     async def create_batch(request: Request) -> Response:
         backend = backend_of(request)
@@ -140,5 +147,3 @@ def build_router(backend_of: Callable[[Request], BatchBackend]) -> APIRouter:
     @router.post("/v1/batches/{batch_id}/cancel")
     async def cancel_batch(batch_id: str, request: Request) -> Response:
         return _json(backend_of(request).cancel_batch(batch_id).to_obj())
-
-    return router
