@@ -31,8 +31,10 @@ def test_tokens_that_arrive_with_the_break_are_relayed(client: OpenAI, sim: Simu
         assert len(pieces) == 4, (attempt, pieces)
 
 
-def test_a_truncated_upstream_stream_is_an_error_and_not_cached(client: OpenAI,
+def test_a_truncated_upstream_stream_is_an_error_and_not_cached(make_gateway,
                                                                sim: Simulator) -> None:
+    gateway = make_gateway(share_cache=True)  # the cache header is shown only then
+    client = OpenAI(base_url=gateway.base_url, api_key="unused", max_retries=0, timeout=30)
     sim.configure(answer_tokens=12, truncate_rate=1.0)
     body = user("truncate me")
     pieces, err = streamed_pieces(client, body)
