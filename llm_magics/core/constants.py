@@ -19,6 +19,7 @@ __all__ = [
     "RETRY_AFTER_MAX_S",
     "RATE_LIMIT_PAUSE_S",
     "STREAM_DRAIN_S",
+    "BUDGET_COMPLETION_BOUND",
 ]
 
 # -- response cache ------------------------------------------------------------------------------
@@ -78,3 +79,9 @@ RATE_LIMIT_PAUSE_S = 1.0
 
 STREAM_DRAIN_S = 1.0
 """After ``[DONE]``, how long to wait for the body's end so the connection can be reused."""
+
+# -- budgets -------------------------------------------------------------------------------------
+BUDGET_COMPLETION_BOUND = 1024
+"""Answer tokens a call without ``max_tokens`` is assumed to take at most, when ``max_cost_usd``
+reserves its worst case. Long enough for most answers, short enough that a small cap still lets
+calls run side by side; a request with ``max_tokens`` is bounded by that instead, exactly."""

@@ -23,12 +23,13 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..errors import LLMError
+from .budget import Budget
 from .engine import CallStats
 from .registry import notebook_display
 
 __all__ = [
     "FanoutTracker", "ProgressReporter", "TqdmProgress", "open_progress", "follow", "safely",
-    "summary", "in_notebook", "REFRESH_S",
+    "summary", "money", "in_notebook", "REFRESH_S",
 ]
 
 _log = logging.getLogger("llm_magics.progress")
@@ -39,10 +40,12 @@ REFRESH_S = 0.25
 class FanoutTracker:
     """Counts what finished; snapshots are plain dicts, safe to read from any thread."""
 
-    def __init__(self, total: int, stats: CallStats | None = None, *, title: str = "") -> None:
+    def __init__(self, total: int, stats: CallStats | None = None, *, title: str = "",
+                 budget: Budget | None = None) -> None:
         self.total = total
         self.stats = stats if stats is not None else CallStats()
         self.title = title
+        self.budget = budget
         self.done = 0
         self.errors = 0
         self.live = 0  # rows answered by the server in this run (not cache, not skipped)
@@ -84,7 +87,15 @@ class FanoutTracker:
             "rate": rate,
             "eta_s": eta,
             "paused_s": s.paused_for_s,
+            "cap_usd": self.budget.cap_usd if self.budget is not None else None,
+            "projected_usd": self._projected(s.cost_usd, remaining),
         }
+
+    def _projected(self, spent: float, remaining: int) -> float | None:
+        """Spent so far plus the rows left at the mean cost of a row sent so far."""
+        if not self.live or (not spent and self.budget is None):
+            return None  # nothing sent yet, or a model without a price
+        return spent + spent / self.live * remaining
 
 
 class ProgressReporter(Protocol):
@@ -101,7 +112,7 @@ def summary(snap: dict[str, Any]) -> str:
     if snap.get("eta_s") is not None:
         parts.append(f"ETA {_duration(snap['eta_s'])}")
     parts.append(f"{snap['tokens']:,} tokens")
-    parts.append(f"${snap['cost_usd']:,.4f}")
+    parts.append(money(snap))
     parts.append(f"{snap['errors']:,} errors")
     parts.append(f"{snap['retries']:,} retries")
     parts.append(f"{snap['rate_limited']:,}x429")
@@ -110,6 +121,16 @@ def summary(snap: dict[str, Any]) -> str:
     if snap.get("cached"):
         parts.append(f"{snap['cached']:,} cached")
     return " · ".join(parts)
+
+
+def money(snap: dict[str, Any]) -> str:
+    """Spent, against the cap when there is one, and the projected total of the run."""
+    text = f"${snap['cost_usd']:,.4f}"
+    if snap.get("cap_usd") is not None:
+        text += f" of ${snap['cap_usd']:,.4f} cap"
+    if snap.get("projected_usd") is not None and snap.get("state", "running") == "running":
+        text += f" (~${snap['projected_usd']:,.4f} projected)"
+    return text
 
 
 def _duration(seconds: float) -> str:
@@ -137,7 +158,7 @@ class TqdmProgress:
         self.bar.set_postfix_str(
             f"{snapshot['errors']} err, {snapshot['retries']} retry, "
             f"{snapshot['rate_limited']}x429, {snapshot['tokens']:,} tok, "
-            f"${snapshot['cost_usd']:.4f}",
+            f"{money(snapshot)}",
             refresh=False,
         )
         self.bar.refresh()

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from .. import errors
+from .budget import Budget
 from .engine import CallStats
 from .policy.cache import ResponseCache
 from .types import Outcome, Request, Response
@@ -33,7 +34,8 @@ class RequestSet:
     """The requests of one run, grouped by cache key; results fill in as answers arrive.
 
     ``on_result(i, outcome)`` fires once per input position, in completion order
-    (pass-through items and cache hits first, at construction).
+    (pass-through items and cache hits first, at construction). ``budget`` is the
+    run's ``max_cost_usd`` (``core.budget``), which every backend honours.
     """
 
     def __init__(
@@ -43,8 +45,10 @@ class RequestSet:
         cache: ResponseCache | None = None,
         stats: CallStats | None = None,
         on_result: OnResult | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.stats = stats if stats is not None else CallStats()
+        self.budget = budget
         self.cache = cache
         self.on_result = on_result
         self.results: list[Outcome | None] = [None] * len(requests)

@@ -108,7 +108,8 @@ class _LLMAccessor:
             self._obj, template, system=system, schema=schema, options=options)
         store = get_engine().cache_for(call.settings, cache) if exact else None
         return estimate_requests(requests, model=call.endpoint.model, cache=store,
-                                 completion_tokens=completion_tokens)
+                                 completion_tokens=completion_tokens,
+                                 prices=call.settings.prices)
 
     @property
     def last_errors(self) -> pd.Series:

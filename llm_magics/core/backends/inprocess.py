@@ -39,10 +39,13 @@ async def send_pending(
     """Send every pending request of ``requests`` through ``engine``, ``concurrency`` at once.
 
     Once ``should_stop()`` is true no new request goes out: calls in flight
-    finish (and are cached), the rest come back at once as ``NotSent``.
+    finish (and are cached), the rest come back at once as ``NotSent``. With a
+    budget, each call reserves its worst case first; one that cannot fit is a
+    ``BudgetExceededError`` in its rows, unsent.
     """
     queue = list(requests.pending.items())
     position = 0
+    budget = requests.budget
 
     async def worker() -> None:
         nonlocal position
@@ -52,8 +55,16 @@ async def send_pending(
             if should_stop is not None and should_stop():
                 requests.finish(key, NotSent("Stopped before this row was sent."), counted=True)
                 continue
+            reserved = 0.0
+            if budget is not None:
+                fits = await budget.reserve(req)
+                if fits is None:
+                    requests.finish(key, budget.refusal(req))
+                    continue
+                reserved = fits
+            outcome: Outcome = errors.CancelledError("Stopped while this row was sent.")
             try:
-                outcome: Outcome = await engine.complete(
+                outcome = await engine.complete(
                     req, endpoint, settings, stats=requests.stats, use_cache=use_cache,
                     looked_up=True,
                 )
@@ -62,6 +73,9 @@ async def send_pending(
             except Exception as err:  # noqa: BLE001 - a bad row must not sink the fan-out
                 requests.stats.failed += 1
                 outcome = errors.LLMError(f"Unexpected {type(err).__name__}: {err}")
+            finally:
+                if budget is not None:
+                    budget.settle(reserved, req, outcome)
             requests.finish(key, outcome, counted=True)
 
     width = endpoint.workers_for(concurrency or settings.concurrency)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ... import errors
+from ..budget import check_batch
 from ..endpoint import Endpoint
 from ..jobstore import JobRecord, get_store
 from ..pipeline import build_requests, resolve_call
@@ -154,6 +155,8 @@ async def asubmit_requests(
     async def run() -> BatchJob:
         prepared = await asyncio.to_thread(prepare_lines, requests, max_bytes=limits.max_bytes,
                                            settings=settings if use else None)
+        check_batch(settings, requests, {key for cid, _, key in prepared.lines
+                                         if key is not None and cid in prepared.cached})
         return await _start(prepared, settings=settings, endpoint=endpoint, model=endpoint.model,
                             use_cache=use, metadata=metadata, index_labels=index_labels,
                             limits=limits, finalize=finalize)
