@@ -1,4 +1,4 @@
-"""``df.llm.apply(max_cost_usd=...)``: rows not sent are NA with their error, and a re-run fills them."""
+"""``df.llm.apply(max_cost_usd=...)``: rows not sent are NA with their error; a re-run fills in."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ def priced(llm):
 
 
 def test_rows_over_the_cap_are_na_with_their_error_and_a_rerun_sends_only_them(priced):
-    df = pd.DataFrame({"w": [f"word {i:02d}" for i in range(24)]}, index=[f"r{i}" for i in range(24)])
+    df = pd.DataFrame({"w": [f"word {i:02d}" for i in range(24)]},
+                      index=[f"r{i}" for i in range(24)])
     one = Request([{"role": "user", "content": "Define word 00"}], "sim-small", priced.base_url,
                   {"max_tokens": MAX_TOKENS})
     worst = worst_case_usd(one, prices=PRICES)
