@@ -31,7 +31,7 @@ from typing import Any
 
 from .. import errors
 from .constants import BUDGET_COMPLETION_BOUND
-from .cost import Prices, cost_usd
+from .cost import Prices, cost_usd, format_money
 from .settings import Settings
 from .tokens import prompt_tokens_bound
 from .types import Request, Response, Usage
@@ -78,7 +78,8 @@ def check_batch(settings: Settings, requests: Iterable[Any], cached: set[str]) -
     if worst > settings.max_cost_usd:
         raise errors.BudgetExceededError(
             f"Not submitted: this batch's {len(to_send):,} requests could cost up to "
-            f"${worst:.4f} at batch prices, over max_cost_usd=${settings.max_cost_usd:g}. "
+            f"{format_money(worst)} at batch prices, over "
+            f"max_cost_usd={format_money(settings.max_cost_usd)}. "
             "Raise max_cost_usd, send fewer rows, or set max_tokens to bound each answer "
             "(without it, each answer is assumed to take up to "
             f"{BUDGET_COMPLETION_BOUND} tokens).")
@@ -156,9 +157,10 @@ class Budget:
             self.refused += 1
             spent = self.spent_usd
         return errors.BudgetExceededError(
-            f"Not sent: this call could cost up to ${self.worst_case(request):.4f}, and "
-            f"${spent:.4f} of the max_cost_usd=${self.cap_usd:g} cap is spent. Run again with "
-            "a higher max_cost_usd to send only the rows not sent (the rest are cached).")
+            f"Not sent: this call could cost up to {format_money(self.worst_case(request))}, "
+            f"and {format_money(spent)} of the max_cost_usd={format_money(self.cap_usd)} cap is "
+            "spent. Run again with a higher max_cost_usd to send only the rows not sent (the "
+            "rest are cached).")
 
     def _forget(self, event: asyncio.Event) -> None:
         with self._lock:

@@ -22,7 +22,7 @@ from typing import Any
 
 from .types import Usage
 
-__all__ = ["BATCH_DISCOUNT", "Prices", "price_of", "cost_usd"]
+__all__ = ["BATCH_DISCOUNT", "Prices", "price_of", "cost_usd", "format_money"]
 
 BATCH_DISCOUNT = 0.5
 
@@ -106,3 +106,10 @@ def _list_cost(model: str, usage: Usage, prices: Prices | None) -> float | None:
     calc = model_price.calc_price(PricedUsage(input_tokens=usage.prompt_tokens,
                                               output_tokens=usage.completion_tokens))
     return float(calc["total_price"])
+
+
+def format_money(value: float | None) -> str:
+    """``$1.2346``, ``$0.000027``; ``$?`` for an unknown price (an unknown price is not free)."""
+    if value is None:
+        return "$?"
+    return f"${value:,.4f}" if abs(value) >= 0.01 or value == 0 else f"${value:.6f}"

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from ..errors import LLMError
 from .budget import Budget
+from .cost import format_money
 from .engine import CallStats
 from .registry import notebook_display
 
@@ -125,11 +126,11 @@ def summary(snap: dict[str, Any]) -> str:
 
 def money(snap: dict[str, Any]) -> str:
     """Spent, against the cap when there is one, and the projected total of the run."""
-    text = f"${snap['cost_usd']:,.4f}"
+    text = format_money(snap["cost_usd"])
     if snap.get("cap_usd") is not None:
-        text += f" of ${snap['cap_usd']:,.4f} cap"
+        text += f" of {format_money(snap['cap_usd'])} cap"
     if snap.get("projected_usd") is not None and snap.get("state", "running") == "running":
-        text += f" (~${snap['projected_usd']:,.4f} projected)"
+        text += f" (~{format_money(snap['projected_usd'])} projected)"
     return text
 
 

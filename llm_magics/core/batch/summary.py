@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..cost import price_of
+from ..cost import format_money, price_of
 from ..jobstore import BatchRecord, JobRecord, JobStore
 from .constants import STATE_ORDER, TERMINAL_STATES
 
@@ -96,13 +96,6 @@ class JobSummary:
         data.update(elapsed_s=self.elapsed_s, saving_usd=self.saving_usd,
                     progress=self.progress, done=self.done)
         return data
-
-
-def format_money(value: float | None) -> str:
-    """``$1.2346``, ``$0.000027``; ``$?`` for an unknown price (an unknown price is not free)."""
-    if value is None:
-        return "$?"
-    return f"${value:,.4f}" if abs(value) >= 0.01 or value == 0 else f"${value:.6f}"
 
 
 def format_duration(seconds: float) -> str:
