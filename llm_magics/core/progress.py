@@ -88,15 +88,20 @@ class FanoutTracker:
             "rate": rate,
             "eta_s": eta,
             "paused_s": s.paused_for_s,
-            "cap_usd": self.budget.cap_usd if self.budget is not None else None,
-            "projected_usd": self._projected(s.cost_usd, remaining),
+            **self._spending(remaining),
         }
 
-    def _projected(self, spent: float, remaining: int) -> float | None:
-        """Spent so far plus the rows left at the mean cost of a row sent so far."""
-        if not self.live or (not spent and self.budget is None):
-            return None  # nothing sent yet, or a model without a price
-        return spent + spent / self.live * remaining
+    def _spending(self, remaining: int) -> dict[str, float | None]:
+        """Under a cap: what this run paid (the budget's count) and the cap. Either way, the
+        projected total: spent plus the rows left at the mean cost of a row sent so far."""
+        budget = self.budget
+        spent = budget.spent_usd if budget is not None else self.stats.cost_usd
+        projected = None
+        if self.live and (spent or budget is not None):  # else: nothing sent, or no price
+            projected = spent + spent / self.live * remaining
+        return {"cap_usd": budget.cap_usd if budget is not None else None,
+                "spent_usd": spent if budget is not None else None,
+                "projected_usd": projected}
 
 
 class ProgressReporter(Protocol):
@@ -126,9 +131,10 @@ def summary(snap: dict[str, Any]) -> str:
 
 def money(snap: dict[str, Any]) -> str:
     """Spent, against the cap when there is one, and the projected total of the run."""
-    text = format_money(snap["cost_usd"])
     if snap.get("cap_usd") is not None:
-        text += f" of {format_money(snap['cap_usd'])} cap"
+        text = f"{format_money(snap['spent_usd'])} of {format_money(snap['cap_usd'])} cap"
+    else:
+        text = format_money(snap["cost_usd"])
     if snap.get("projected_usd") is not None and snap.get("state", "running") == "running":
         text += f" (~{format_money(snap['projected_usd'])} projected)"
     return text

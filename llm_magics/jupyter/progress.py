@@ -20,7 +20,7 @@ from ..core.progress import FanoutTracker, ProgressReporter, summary
 __all__ = ["FanoutProgress", "show_widget"]
 
 _COUNTERS = ("state", "total", "done", "errors", "cached", "retries", "rate_limited", "tokens",
-             "cost_usd", "cap_usd", "projected_usd", "rate", "eta_s", "paused_s")
+             "cost_usd", "cap_usd", "spent_usd", "projected_usd", "rate", "eta_s", "paused_s")
 """The traits a tracker snapshot sets, and what the label is rendered from."""
 
 
@@ -46,6 +46,8 @@ class FanoutProgress(widgets.VBox):
     tokens = traitlets.Int(0, help="Prompt plus completion tokens so far.")
     cost_usd = traitlets.Float(0.0, help="Cost so far in USD (0 when the price is unknown).")
     cap_usd = traitlets.Float(None, allow_none=True, help="The run's max_cost_usd (None: no cap).")
+    spent_usd = traitlets.Float(
+        None, allow_none=True, help="Under a cap: what this run paid (cached answers are free).")
     projected_usd = traitlets.Float(
         None, allow_none=True, help="Projected total cost: spent plus the rows left at the mean "
         "cost of a row sent so far (None until a row is sent).")
@@ -75,7 +77,8 @@ class FanoutProgress(widgets.VBox):
         return max(0, min(proposal["value"], self.total or proposal["value"]))
 
     @traitlets.observe("total", "done", "errors", "retries", "rate_limited", "cached",
-                       "tokens", "cost_usd", "cap_usd", "projected_usd", "rate", "eta_s",
+                       "tokens", "cost_usd", "cap_usd", "spent_usd", "projected_usd", "rate",
+                       "eta_s",
                        "paused_s", "state", "title")
     def _on_change(self, _change: Any) -> None:
         self._render()

@@ -38,11 +38,12 @@ from celery import states as celery_states
 from kombu.exceptions import OperationalError
 
 from .. import errors
+from ..core.cost import cost_usd
 from ..core.engine import CallStats, Engine
 from ..core.requestset import OnResult, Outcome, RequestSet
 from ..core.runner import sync_twin
 from ..core.settings import Settings
-from ..core.types import Priority, Request
+from ..core.types import Priority, Request, Response
 from .app import get_app
 from .config import TASK_NAME, QueueConfig, level_for
 from .errors import BrokerUnavailableError, NoWorkerError
@@ -110,9 +111,13 @@ class QueueRun:
         """
         with self._lock:
             reserved = self._reserved.pop(key, None)
+        request = self.requests.pending.get(key)
+        if request is not None and isinstance(outcome, Response) and outcome.cost_usd is None:
+            # The workers may not know a price set here (the ``prices`` setting).
+            outcome.cost_usd = cost_usd(request.model, outcome.usage, prices=self.settings.prices)
         budget = self.requests.budget
-        if budget is not None and reserved is not None and key in self.requests.pending:
-            budget.settle(reserved, self.requests.pending[key], outcome)
+        if budget is not None and reserved is not None and request is not None:
+            budget.settle(reserved, request, outcome)
         self.requests.finish(key, outcome, store=True)
 
     async def _top_up(self) -> None:

@@ -47,6 +47,8 @@ def test_queue_mode_keeps_the_cap_and_a_rerun_sends_only_the_rest(queue_run):
     assert len(answered) + len(refused) == ROWS and refused
     assert cap - worst < spent(out) <= cap
     assert sim.stats["chat_requests"] == len(answered)
+    # The workers know no price for the model: each answer is priced here, with ours.
+    assert all(o.cost_usd == cost_usd(MODEL, o.usage, prices=PRICES) for o in answered)
 
     again = llm_magics.map(prompts, mode="queue", max_tokens=MAX_TOKENS, max_cost_usd=100.0)
     assert all(isinstance(o, Response) for o in again)
