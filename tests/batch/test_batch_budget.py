@@ -57,3 +57,15 @@ def test_the_accessor_batch_mode_honours_the_cap(llm):
     with pytest.raises(errors.BudgetExceededError):
         df.llm.apply("{w}", mode="batch", max_tokens=MAX_TOKENS, max_cost_usd=1e-9)
     assert llm.stats["batches"].get("created", 0) == 0
+
+
+def test_a_batch_on_a_privately_priced_model_is_priced_at_half_the_users_price(llm):
+    mine = {"sim-small": (1000.0, 2000.0)}
+    job = batch.submit(["private price one", "private price two"], model="sim-small",
+                       prices=mine, max_tokens=MAX_TOKENS, max_cost_usd=10.0).wait(poll=POLL)
+    for answer in job.results():
+        usage = answer.usage
+        full = (usage.prompt_tokens * 1000.0 + usage.completion_tokens * 2000.0) / 1e6
+        assert answer.cost_usd == pytest.approx(full / 2)
+    assert job.summary().cost_usd == pytest.approx(
+        sum(a.cost_usd for a in job.results()))
