@@ -88,30 +88,26 @@ def check_batch(settings: Settings, requests: Iterable[Any], cached: set[str]) -
 class Budget:
     """Spent and reserved USD of one run, against its cap; safe to use from any thread."""
 
-    def __init__(self, cap_usd: float, *, prices: Prices | None = None,
-                 batch: bool = False) -> None:
+    def __init__(self, cap_usd: float, *, prices: Prices | None = None) -> None:
         self.cap_usd = cap_usd
         self.prices = prices
-        self.batch = batch
         self.spent_usd = 0.0
         self.reserved_usd = 0.0
         self.in_flight = 0
-        self.refused = 0
         self._lock = threading.Lock()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 
     @classmethod
-    def for_run(cls, settings: Settings, requests: Iterable[Any], *,
-                batch: bool = False) -> Budget | None:
+    def for_run(cls, settings: Settings, requests: Iterable[Any]) -> Budget | None:
         """The run's budget (``None`` without a cap); raises if a model has no known price."""
         if settings.max_cost_usd is None:
             return None
         check_priced((r.model for r in requests if isinstance(r, Request)), settings.prices)
-        return cls(settings.max_cost_usd, prices=settings.prices, batch=batch)
+        return cls(settings.max_cost_usd, prices=settings.prices)
 
     def worst_case(self, request: Request) -> float:
-        worst = worst_case_usd(request, prices=self.prices, batch=self.batch)
-        return 0.0 if worst is None else worst  # unreachable after check_priced
+        worst = worst_case_usd(request, prices=self.prices)
+        return 0.0 if worst is None else worst  # for_run refused unpriced models already
 
     def try_reserve(self, request: Request) -> float | None:
         """Reserve ``request``'s worst case and return it, or ``None`` if it does not fit."""
@@ -141,8 +137,7 @@ class Budget:
         spent = 0.0
         if isinstance(outcome, Response) and not outcome.cached:
             # Priced here, with this run's prices: a queue worker may not know them.
-            spent = cost_usd(request.model, outcome.usage, batch=self.batch,
-                             prices=self.prices) or 0.0
+            spent = cost_usd(request.model, outcome.usage, prices=self.prices) or 0.0
         with self._lock:
             self.reserved_usd = max(self.reserved_usd - reserved, 0.0)
             self.in_flight -= 1
@@ -154,19 +149,13 @@ class Budget:
     def refusal(self, request: Request) -> errors.BudgetExceededError:
         """The value in the row of a call that was not sent."""
         with self._lock:
-            self.refused += 1
             spent = self.spent_usd
         return errors.BudgetExceededError(
             f"Not sent: this call could cost up to {format_money(self.worst_case(request))}, "
             f"and {format_money(spent)} of the max_cost_usd={format_money(self.cap_usd)} cap is "
-            "spent. Run again with a higher max_cost_usd to send only the rows not sent (the "
-            "rest are cached).")
+            "spent. Raise max_cost_usd and run again: only what was not sent goes out (every "
+            "answer that arrived is cached).")
 
     def _forget(self, event: asyncio.Event) -> None:
         with self._lock:
             self._waiters = [w for w in self._waiters if w[1] is not event]
-
-    def snapshot(self) -> dict[str, float]:
-        with self._lock:
-            return {"cap_usd": self.cap_usd, "budget_spent_usd": self.spent_usd,
-                    "reserved_usd": self.reserved_usd}

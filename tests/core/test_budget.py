@@ -55,7 +55,7 @@ def test_cap_stops_spending_within_one_requests_worst_case(sim):
     assert len(answered) + len(refused) == ROWS and refused
     assert cap - worst < spent(out) <= cap
     assert sim.stats["chat_requests"] == len(answered)  # refused rows never reached the server
-    assert isinstance(refused[0], errors.LLMError) and "higher max_cost_usd" in str(refused[0])
+    assert isinstance(refused[0], errors.LLMError) and "Raise max_cost_usd" in str(refused[0])
 
 
 def test_rerun_with_a_higher_cap_sends_only_the_rows_not_sent(sim):
@@ -128,3 +128,12 @@ def test_a_call_that_does_not_fit_waits_for_calls_in_flight_then_is_refused_alon
     held, refused = asyncio.run(scenario())
     assert held is not None and refused is None
     assert budget.spent_usd == pytest.approx(4.0) and budget.in_flight == 0
+
+
+def test_a_stream_is_refused_before_it_opens_when_its_worst_case_does_not_fit(sim):
+    with pytest.raises(errors.BudgetExceededError):
+        for _ in llm_magics.stream("stream under a cap", max_tokens=500, max_cost_usd=0.1):
+            pass
+    assert sim.stats["chat_requests"] == 0
+    text = "".join(llm_magics.stream("stream under a cap", max_tokens=500, max_cost_usd=1.0))
+    assert text and sim.stats["chat_requests"] == 1
