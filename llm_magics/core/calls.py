@@ -267,7 +267,9 @@ async def amap(
     ``llm-magics worker``), ``"batch"`` (the Batch API at half price; waits for
     the job: use ``llm_magics.batch.submit`` for a handle instead).
     ``on_result(i, outcome)`` is called as each prompt finishes (async and queue
-    modes), e.g. to drive a progress bar in a script.
+    modes), e.g. to drive a progress bar in a script. ``max_cost_usd=`` caps what
+    the run may spend: prompts that could pass it are ``BudgetExceededError`` in
+    their slots, unsent (a batch over the cap is not submitted at all).
     """
     prompts = builtins.list(prompts)
     return await on_loop(_amap(prompts, system, priority, cache, concurrency, stats, on_result,

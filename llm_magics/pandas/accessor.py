@@ -77,6 +77,9 @@ class _LLMAccessor:
         ``mode="batch"`` submits an OpenAI Batch API job and returns its handle
         (``job.wait().results()`` is the same Series, at half price);
         ``mode="queue"`` runs the calls on Celery workers (``llm-magics worker``).
+        ``max_cost_usd=`` caps what the apply may spend, in every mode: rows that
+        could pass it are not sent and fail with ``BudgetExceededError`` (NA with
+        ``errors="coerce"``); a re-run with a higher cap sends only them.
         Other keyword arguments are settings (``base_url``, ``timeout``,
         ``max_retries``...) or request fields (``temperature``, ``max_tokens``...).
         """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from batch_helpers import MODEL, POLL, batch_lines
 
@@ -69,3 +71,18 @@ def test_a_batch_on_a_privately_priced_model_is_priced_at_half_the_users_price(l
         assert answer.cost_usd == pytest.approx(full / 2)
     assert job.summary().cost_usd == pytest.approx(
         sum(a.cost_usd for a in job.results()))
+
+
+def test_a_batch_file_over_the_cap_is_not_submitted(llm, tmp_path):
+    lines = [{"custom_id": f"line-{i}", "method": "POST", "url": "/v1/chat/completions",
+              "body": {"model": MODEL, "max_tokens": MAX_TOKENS,
+                       "messages": [{"role": "user", "content": f"file line {i}"}]}}
+             for i in range(6)]
+    path = tmp_path / "requests.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines))
+    worst = batch_worst([f"file line {i}" for i in range(6)], llm.base_url)
+    with pytest.raises(errors.BudgetExceededError, match="Not submitted"):
+        batch.submit_jsonl(path, max_cost_usd=worst * 0.9)
+    assert llm.stats["files_uploaded"] == 0
+    job = batch.submit_jsonl(path, max_cost_usd=worst).wait(poll=POLL)
+    assert all(isinstance(r, llm_magics.Response) for r in job.results())
