@@ -52,16 +52,16 @@ async def send_pending(
         while position < len(queue):
             key, req = queue[position]
             position += 1
+            # The stop is checked after the budget's wait, which can be long.
+            reserved = 0.0 if budget is None else await budget.reserve(req)
             if should_stop is not None and should_stop():
+                if budget is not None and reserved is not None:
+                    budget.settle(reserved, req, None)  # released, nothing spent
                 requests.finish(key, NotSent("Stopped before this row was sent."), counted=True)
                 continue
-            reserved = 0.0
-            if budget is not None:
-                fits = await budget.reserve(req)
-                if fits is None:
-                    requests.finish(key, budget.refusal(req))
-                    continue
-                reserved = fits
+            if budget is not None and reserved is None:
+                requests.finish(key, budget.refusal(req))
+                continue
             outcome: Outcome = errors.CancelledError("Stopped while this row was sent.")
             try:
                 outcome = await engine.complete(
