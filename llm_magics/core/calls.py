@@ -19,8 +19,11 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from .backends import Work
+from .backends.auto import plan_work
+from .deadline import deadline_at
 from .engine import CallStats, get_engine
-from .pipeline import DEFAULT_MODE, build_requests, prepare, resolve_call, start
+from .pipeline import DEFAULT_MODE, build_requests, plan_call, prepare, resolve_call, start
+from .planner import Plan
 from .requestset import OnResult, Outcome
 from .runner import in_runner_thread, on_loop, submit, sync_twin
 from .types import Messages, Priority, Response
@@ -28,7 +31,7 @@ from .types import Messages, Priority, Response
 T = TypeVar("T", "TextStream", "AsyncTextStream")
 
 __all__ = [
-    "complete", "acomplete", "stream", "astream", "map", "amap", "status",
+    "complete", "acomplete", "stream", "astream", "map", "amap", "plan", "status",
     "TextStream", "AsyncTextStream",
 ]
 
@@ -238,11 +241,12 @@ astream = _stream_face(AsyncTextStream, "astream",
 
 # -- fan-out ---------------------------------------------------------------------------------
 async def _amap(prompts, system, priority, use_cache, concurrency, stats, on_result, options,
-                mode) -> list[Outcome]:
+                mode, ends) -> list[Outcome]:
     call = await resolve_call(options, mode)
     work = Work(build_requests(prompts, call, system=system, priority=priority),
                 call.settings, call.endpoint, use_cache=use_cache, concurrency=concurrency,
-                stats=stats, on_result=on_result, metadata={"source": "llm_magics.map"})
+                stats=stats, on_result=on_result, metadata={"source": "llm_magics.map"},
+                deadline_at=ends)
     job = await start(work, mode)
     return await job.aresults()
 
@@ -258,6 +262,7 @@ async def amap(
     stats: CallStats | None = None,
     on_result: OnResult | None = None,
     mode: str = DEFAULT_MODE,
+    deadline: float | str | None = None,
     **options: Any,
 ) -> list[Outcome]:
     """Concurrent completions in input order; a failed prompt is an ``LLMError`` in its slot.
@@ -265,23 +270,55 @@ async def amap(
     ``mode`` picks how they run, with the same names as ``df.llm.apply``:
     ``"async"`` (default, concurrent calls here), ``"queue"`` (Celery workers,
     ``llm-magics worker``), ``"batch"`` (the Batch API at half price; waits for
-    the job: use ``llm_magics.batch.submit`` for a handle instead).
+    the job: use ``llm_magics.batch.submit`` for a handle instead), ``"auto"``
+    (the planner picks batch or async for the deadline: see ``plan``).
+    ``deadline`` (seconds, or ``"90s"``, ``"30m"``, ``"2h"``, ``"1d"``) is when
+    the whole run must be done: a batch is given up on in time and its
+    unanswered rows sent async; async calls end with it.
     ``on_result(i, outcome)`` is called as each prompt finishes (async and queue
     modes), e.g. to drive a progress bar in a script.
     """
     prompts = builtins.list(prompts)
+    ends = deadline_at(deadline)
     return await on_loop(_amap(prompts, system, priority, cache, concurrency, stats, on_result,
-                               {"model": model, **options}, mode))
+                               {"model": model, **options}, mode, ends))
 
 
 map = sync_twin(
     amap, name="map",
     doc="""Blocking concurrent completions in input order, errors as values.
 
-    ``mode`` as for ``amap``: ``"async"`` (default), ``"queue"`` or ``"batch"``.
+    ``mode`` as for ``amap``: ``"async"`` (default), ``"queue"``, ``"batch"`` or ``"auto"``;
+    ``deadline`` as for ``amap``.
 
         >>> results = map([f"Define {w}" for w in words], concurrency=64, rpm=500)  # doctest: +SKIP
     """)
+
+
+def plan(
+    prompts: Iterable[str | Messages],
+    *,
+    mode: str = "auto",
+    deadline: float | str | None = None,
+    concurrency: int | None = None,
+    model: str | None = None,
+    system: str | None = None,
+    cache: bool | None = None,
+    max_cost_usd: float | None = None,
+    **options: Any,
+) -> Plan:
+    """What ``map`` with the same arguments would cost and take per mode, and which it picks.
+
+        >>> plan([f"Define {w}" for w in words], deadline="2d", model="gpt-4o-mini")  # doctest: +SKIP
+
+    Nothing is sent and no local model is started; rows already cached count as
+    free and instant. ``max_cost_usd`` is carried on the plan as given.
+    """
+    call, exact = plan_call({"model": model, "concurrency": concurrency, **options})
+    requests = build_requests(builtins.list(prompts), call, system=system)
+    work = Work(requests, call.settings, call.endpoint, use_cache=cache,
+                concurrency=concurrency, deadline_at=deadline_at(deadline))
+    return plan_work(work, mode, exact=exact, max_cost_usd=max_cost_usd)
 
 
 def status() -> dict[str, Any]:

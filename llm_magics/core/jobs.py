@@ -87,6 +87,11 @@ class FanoutJob:
     a foreground call uses the same handle and simply waits on it.
     """
 
+    plan: Any = None
+    """The ``core.planner.Plan`` of a run that was planned (``mode="auto"``, a deadline)."""
+    batch: Any = None
+    """The ``BatchJob`` behind a batch run with a deadline (it stays in the job store)."""
+
     def __init__(self, tracker: FanoutTracker,
                  finalize: Callable[[list[Any]], Any] | None = None) -> None:
         self.tracker = tracker

@@ -39,8 +39,12 @@ REFRESH_S = 0.25
 class FanoutTracker:
     """Counts what finished; snapshots are plain dicts, safe to read from any thread."""
 
-    def __init__(self, total: int, stats: CallStats | None = None, *, title: str = "") -> None:
+    def __init__(self, total: int, stats: CallStats | None = None, *, title: str = "",
+                 deadline_at: float | None = None) -> None:
         self.total = total
+        self.deadline_at = deadline_at
+        self.note = ""
+        """What the run is doing, when that is news (a batch given up on before its deadline)."""
         self.stats = stats if stats is not None else CallStats()
         self.title = title
         self.done = 0
@@ -84,6 +88,9 @@ class FanoutTracker:
             "rate": rate,
             "eta_s": eta,
             "paused_s": s.paused_for_s,
+            "deadline_left_s": (None if self.deadline_at is None or self.ended is not None
+                                else self.deadline_at - time.monotonic()),
+            "note": self.note,
         }
 
 
@@ -100,6 +107,10 @@ def summary(snap: dict[str, Any]) -> str:
         parts.append(f"{snap['rate']:,.1f} rows/s")
     if snap.get("eta_s") is not None:
         parts.append(f"ETA {_duration(snap['eta_s'])}")
+    left = snap.get("deadline_left_s")
+    if left is not None:
+        parts.append(f"deadline in {_duration(left)}" if left > 0
+                     else f"deadline passed {_duration(-left)} ago")
     parts.append(f"{snap['tokens']:,} tokens")
     parts.append(f"${snap['cost_usd']:,.4f}")
     parts.append(f"{snap['errors']:,} errors")
@@ -109,6 +120,8 @@ def summary(snap: dict[str, Any]) -> str:
         parts.append(f"paused {_duration(snap['paused_s'])} after a 429")
     if snap.get("cached"):
         parts.append(f"{snap['cached']:,} cached")
+    if snap.get("note"):
+        parts.append(snap["note"])
     return " · ".join(parts)
 
 

@@ -33,7 +33,8 @@ class FanoutBackend:
         raise NotImplementedError
 
     async def start(self, work: Work) -> FanoutJob:
-        tracker = FanoutTracker(len(work.requests), stats=work.stats, title=work.title)
+        tracker = FanoutTracker(len(work.requests), stats=work.stats, title=work.title,
+                                deadline_at=work.deadline_at)
         job = FanoutJob(tracker, work.finalize)
         reporter = open_progress(tracker, enabled=work.progress,
                                  on_stop=job.cancel if work.background else None)

@@ -4,7 +4,9 @@ A batch moves ``validating -> in_progress -> finalizing -> completed`` on a
 background task, each state lasting ``batch_step_s`` real seconds, or ends
 ``failed`` (input rejected, ``errors.data`` says which line), ``expired``
 (completion window passed, or ``batch_expire_after_fraction`` of the lines
-done) or ``cancelling -> cancelled``. Output and error files use the real JSONL
+done) or ``cancelling -> cancelled``. ``batch_stall_after_fraction`` makes a
+batch that never completes: it stops after that share of its lines and waits
+for a cancel (or its window), handing back what it answered either way. Output and error files use the real JSONL
 formats, and every line is answered by the same function as the sync endpoint,
 so a batch result equals the sync call for the same body. A batch tracker or
 ``job.wait().results()`` can therefore be tested end to end in seconds.
@@ -57,6 +59,7 @@ class RunningBatch:
     record: BatchRecord
     cancel_requested: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
 
 class BatchStore:
@@ -135,6 +138,7 @@ class BatchStore:
                               code="batch_not_cancellable")
         if record.status != "cancelling":
             batch.cancel_requested = True
+            batch.cancelled.set()
             record.stamp("cancelling")
         return record
 
@@ -181,6 +185,8 @@ class BatchStore:
         config = self.state.config
         fraction = config.batch_expire_after_fraction
         expire_at_line = None if fraction is None else math.floor(fraction * len(lines))
+        stall = config.batch_stall_after_fraction
+        stall_at_line = None if stall is None else math.floor(stall * len(lines))
         done = 0
         expired = False
         for done, line in enumerate(lines):
@@ -190,6 +196,9 @@ class BatchStore:
                 time.time() >= record.deadline
             ):
                 expired = True
+                break
+            if stall_at_line is not None and done >= stall_at_line:
+                expired = not await self._stall(batch)
                 break
             self._answer_line(record, line, outputs, failures)
             self.state.stats.batch_counts["lines"] += 1
@@ -218,6 +227,15 @@ class BatchStore:
             self._set(batch, "cancelled")
             return
         self._set(batch, "completed")
+
+    async def _stall(self, batch: RunningBatch) -> bool:
+        """Wait for a cancel, or the end of the window; ``True`` if it was cancelled."""
+        left = max(batch.record.deadline - time.time(), 0.0)
+        try:
+            await asyncio.wait_for(batch.cancelled.wait(), left)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
     async def _finish_cancel(
         self,
