@@ -29,10 +29,15 @@ __all__ = ["AutoBackend", "plan_work", "rates_for"]
 
 
 def rates_for(work: Work) -> Rates:
-    """The limits ``work`` runs under: its settings, within what its server takes."""
-    settings = work.settings
-    workers = work.endpoint.workers_for(work.concurrency or settings.concurrency)
-    return Rates(rpm=settings.rpm, tpm=settings.tpm, workers=workers)
+    """The limits ``work`` runs under: its settings, else what this process's limiter for
+    the endpoint already holds (set by an earlier call, or learned from the server's
+    ``x-ratelimit-*`` headers), within the calls in flight its server takes."""
+    settings, endpoint = work.settings, work.endpoint
+    known = get_engine().limiters.get((endpoint.base_url, endpoint.model))
+    held = known.snapshot() if known is not None else {}
+    workers = endpoint.workers_for(work.concurrency or settings.concurrency)
+    return Rates(rpm=settings.rpm or held.get("rpm"), tpm=settings.tpm or held.get("tpm"),
+                 workers=workers)
 
 
 def plan_work(work: Work, mode: str = "auto", *, exact: bool = True,
