@@ -309,7 +309,7 @@ def plan(
 ) -> Plan:
     """What ``map`` with the same arguments would cost and take per mode, and which it picks.
 
-        >>> plan([f"Define {w}" for w in words], deadline="2d", model="gpt-4o-mini")  # doctest: +SKIP
+        >>> plan([f"Define {w}" for w in words], deadline="2d")     # doctest: +SKIP
 
     Nothing is sent and no local model is started; rows already cached count as
     free and instant. ``max_cost_usd`` is carried on the plan as given.

@@ -147,10 +147,13 @@ class TqdmProgress:
 
     def update(self, snapshot: dict[str, Any]) -> None:
         self.bar.n = snapshot["done"]
+        left = snapshot.get("deadline_left_s")
         self.bar.set_postfix_str(
             f"{snapshot['errors']} err, {snapshot['retries']} retry, "
             f"{snapshot['rate_limited']}x429, {snapshot['tokens']:,} tok, "
-            f"${snapshot['cost_usd']:.4f}",
+            f"${snapshot['cost_usd']:.4f}"
+            + ("" if left is None else f", deadline in {_duration(max(left, 0))}")
+            + (f", {snapshot['note']}" if snapshot.get("note") else ""),
             refresh=False,
         )
         self.bar.refresh()

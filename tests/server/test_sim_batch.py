@@ -125,6 +125,30 @@ def test_expire_after_fraction_gives_partial_output(bclient: OpenAI, bsim: Simul
     assert {row["error"]["code"] for row in expired} == {"batch_expired"}
 
 
+def test_a_stalled_batch_never_completes_until_cancelled_then_hands_back_what_it_ran(
+    bclient: OpenAI, bsim: Simulator
+) -> None:
+    bsim.configure(batch_stall_after_fraction=0.5)
+    ids = [f"r{i}" for i in range(6)]
+    file_id = upload(bclient, [line(cid, body(cid)) for cid in ids])
+    created = bclient.batches.create(
+        input_file_id=file_id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    while (batch := bclient.batches.retrieve(created.id)).request_counts.completed < 3:
+        time.sleep(0.02)
+    assert batch.status == "in_progress"
+    # it stays there: twenty more lifecycle steps answer nothing more
+    time.sleep(20 * bsim.config.batch_step_s)
+    batch = bclient.batches.retrieve(created.id)
+    assert (batch.status, batch.request_counts.completed) == ("in_progress", 3)
+    bclient.batches.cancel(created.id)
+    batch, _ = wait(bclient, created.id)
+    assert batch.status == "cancelled"
+    assert [row["custom_id"] for row in jsonl(bclient, batch.output_file_id)] == ids[:3]
+    assert {row["error"]["code"] for row in jsonl(bclient, batch.error_file_id)} == {
+        "batch_cancelled"}
+
+
 def test_compressed_window_expires_a_slow_batch(bclient: OpenAI, bsim: Simulator) -> None:
     bsim.configure(batch_time_scale=86_400, batch_line_s=0.3)  # 24 h last one second
     file_id = upload(bclient, [line(f"r{i}", body(str(i))) for i in range(10)])

@@ -123,7 +123,7 @@ async def _collect(batch: BatchJob, summary: JobSummary, requests: list[Any],
                    tracker: FanoutTracker) -> list[Any]:
     """The batch's outcome per row (what it answered), or the requests if it never ended."""
     outcomes = await batch.aoutcomes() if summary.done else list(requests)
-    for i, outcome in enumerate(outcomes):
+    for outcome in outcomes:
         if isinstance(outcome, Request) or _not_run(outcome):
             continue
         if isinstance(outcome, Response):
@@ -140,7 +140,7 @@ def _not_run(outcome: Any) -> bool:
 
 
 def _unanswered(requests: list[Any], outcomes: list[Any]) -> list[int]:
-    return [i for i, (req, out) in enumerate(zip(requests, outcomes))
+    return [i for i, (req, out) in enumerate(zip(requests, outcomes, strict=True))
             if isinstance(req, Request) and (isinstance(out, Request) or _not_run(out))]
 
 

@@ -6,9 +6,10 @@ background task, each state lasting ``batch_step_s`` real seconds, or ends
 (completion window passed, or ``batch_expire_after_fraction`` of the lines
 done) or ``cancelling -> cancelled``. ``batch_stall_after_fraction`` makes a
 batch that never completes: it stops after that share of its lines and waits
-for a cancel (or its window), handing back what it answered either way. Output and error files use the real JSONL
-formats, and every line is answered by the same function as the sync endpoint,
-so a batch result equals the sync call for the same body. A batch tracker or
+for a cancel (or its window), handing back what it answered either way.
+Output and error files use the real JSONL formats, and every line is answered
+by the same function as the sync endpoint, so a batch result equals the sync
+call for the same body. A batch tracker or
 ``job.wait().results()`` can therefore be tested end to end in seconds.
 
 Files and batches live in memory: the simulator is a test double, not a store.
