@@ -17,6 +17,7 @@ import llm_magics
 from llm_magics import errors
 from llm_magics.core.jobs import FanoutJob
 from llm_magics.core.types import Response
+from llm_magics.jupyter.batch_tracker import BatchTracker
 from llm_magics.pandas import register
 from llm_magics.server.sim import expected_answer
 from tests.support.sim import Simulator
@@ -119,6 +120,7 @@ def test_a_stuck_batch_is_given_up_on_in_time_and_its_answers_kept(llm):
     assert delivered_once_each(llm, job, texts) == 5
     assert "cancelled for the deadline after 5/10 answers" in job.progress["note"]
     assert job.batch.summary().state == "cancelled"
+    assert 0 < float(job.batch.summary().metadata["llm_magics_deadline"]) - time.time() < 60
     assert llm.stats["batches"]["cancelled"] == 1
 
 
@@ -128,12 +130,27 @@ def test_an_expiring_batch_hands_its_partial_output_to_the_async_rest(llm):
     assert delivered_once_each(llm, job, texts) == 3
     assert "expired after 3/10 answers" in job.progress["note"]
     assert "7 rows sent async" in job.progress["note"]
+    [row] = BatchTracker([job.batch], start=False).rows  # %llm_batch status shows the switch
+    assert row.state == "expired" and "unanswered rows sent async" in row._info.value
 
 
 def test_a_batch_that_completes_in_time_sends_nothing_async(llm):
     results = llm_magics.map(PROMPTS, mode="batch", deadline="1h")
     answers_are_their_own(results, PROMPTS)
     assert batch_lines(llm) == len(PROMPTS) and llm.stats["chat_requests"] == 0
+    [job] = llm_magics.batch.jobs()
+    [row] = BatchTracker([llm_magics.batch.get_job(job.id)], start=False).rows
+    assert "done before the deadline" in row._info.value
+
+
+def test_a_run_past_its_deadline_has_the_late_rows_as_errors_unsent(llm):
+    llm.configure(latency_s=1.0)
+    results = llm_magics.map(PROMPTS[:4], concurrency=1, deadline=1.5, cache=False)
+    # the second call cannot end by 1.5 s (it starts after the first, ~1 s in); the last two
+    # come up after the deadline and are not sent at all
+    assert all(isinstance(r, errors.DeadlineExceededError) for r in results[1:])
+    assert all("Not sent" in r.message for r in results[2:])
+    assert llm.stats["chat_requests"] <= 2
 
 
 def test_a_bad_deadline_fails_before_anything_is_sent(llm):

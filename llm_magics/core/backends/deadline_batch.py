@@ -22,11 +22,13 @@ import time
 from typing import Any
 
 from ... import errors
+from ..batch.constants import METADATA_DEADLINE_KEY
 from ..batch.job import BatchJob
 from ..batch.poll import poll_delays
 from ..batch.submit import asubmit_requests
 from ..batch.summary import JobSummary, format_duration
 from ..constants import DEADLINE_POLL_MAX_S, SWITCH_GRACE_S
+from ..deadline import time_left
 from ..engine import get_engine
 from ..jobs import FanoutJob, NotSent
 from ..planner import async_seconds, fallback_reserve
@@ -45,9 +47,11 @@ async def start_watched_batch(work: Work) -> FanoutJob:
     plan = await asyncio.to_thread(plan_work, work, "batch")
     calls = plan.calls
     per_call = plan.tokens / calls if calls else 0.0
+    ends = time.time() + (time_left(work.deadline_at) or 0.0)
     batch = await asubmit_requests(
         work.requests, work.endpoint, work.settings, use_cache=work.use_cache,
-        index_labels=work.index_labels, metadata=work.metadata)
+        index_labels=work.index_labels,
+        metadata={**work.metadata, METADATA_DEADLINE_KEY: f"{ends:.0f}"})
     tracker = FanoutTracker(len(work.requests), stats=work.stats, title=work.title,
                             deadline_at=work.deadline_at)
     tracker.note = f"batch {batch.id}"
