@@ -164,4 +164,4 @@ class CancelledError(LLMError):
 
 
 class DeadlineWarning(UserWarning):
-    """Raised up front (as a warning) when the known rate limits cannot finish by the deadline."""
+    """Warned up front when the known rate limits cannot finish a run by its deadline."""

@@ -23,7 +23,7 @@ tpm, concurrency) and the deadline, and decides:
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .batch.summary import format_duration, format_money
@@ -79,7 +79,6 @@ class Plan:
     deadline_s: float | None = None
     warning: str | None = None
     max_cost_usd: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:

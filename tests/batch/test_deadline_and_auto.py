@@ -162,3 +162,17 @@ def test_a_bad_deadline_fails_before_anything_is_sent(llm):
 def test_the_model_is_priced_so_the_plan_has_costs(llm):
     plan = llm_magics.plan(["x"], deadline=60)
     assert plan.estimate.model == MODEL and plan.cost_usd["async"] > 0
+
+
+def test_stopping_a_watched_batch_cancels_it_and_sends_nothing_async(llm):
+    llm.configure(batch_stall_after_fraction=0.5)
+    job = pd.DataFrame({"p": PROMPTS}).llm.apply("{p}", mode="batch", deadline="1h",
+                                                 progress=False)
+    waited = time.monotonic()
+    while batch_lines(llm) < 5 and time.monotonic() - waited < 30:
+        time.sleep(0.02)
+    assert job.cancel()
+    with pytest.raises(errors.CancelledError, match="stopped after 5 of 10 rows"):
+        job.results(timeout=60)
+    assert job.batch.summary().state == "cancelled"
+    assert llm.stats["chat_requests"] == 0

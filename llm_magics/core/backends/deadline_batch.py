@@ -18,6 +18,7 @@ so ``%llm_batch status`` shows it cancelled or expired with what it answered.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -40,6 +41,11 @@ from .auto import plan_work, rates_for
 from .inprocess import send_all
 
 __all__ = ["start_watched_batch"]
+
+log = logging.getLogger("llm_magics.batch")
+
+_CANCEL_CHECK_S = 1.0
+"""Between two polls, how often the watcher looks at its handle's Stop (no request made)."""
 
 
 async def start_watched_batch(work: Work) -> FanoutJob:
@@ -82,8 +88,9 @@ async def start_watched_batch(work: Work) -> FanoutJob:
                 await _send_rest(work, requests, resend, outcomes, tracker, job)
             state = "cancelled" if job.cancel_requested else "done"
             return outcomes
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # a hard stop: the batch is cancelled too, unwatched
             state = "cancelled"
+            asyncio.ensure_future(_cancel_quietly(batch))
             raise
         finally:
             if ticker is not None:
@@ -109,7 +116,22 @@ async def _watch(batch: BatchJob, deadline_at: float | None, reserve: Any,
                      else deadline_at - reserve(summary.pending) - time.monotonic())
         if switch_in <= 0 or job.cancel_requested:
             return await _give_up(batch)
-        await asyncio.sleep(min(next(delays), switch_in))
+        await _sleep_unless_stopped(job, min(next(delays), switch_in))
+
+
+async def _sleep_unless_stopped(job: FanoutJob, seconds: float) -> None:
+    ends = time.monotonic() + seconds
+    while not job.cancel_requested and (left := ends - time.monotonic()) > 0:
+        await asyncio.sleep(min(left, _CANCEL_CHECK_S))
+
+
+async def _cancel_quietly(batch: BatchJob) -> None:
+    try:
+        await batch.acancel()
+    except errors.LLMError as err:
+        log.warning("batch job %s was stopped but could not be cancelled (%s); "
+                    "llm_magics.batch.get_job(%r).cancel() tries again", batch.id,
+                    err.message, batch.id)
 
 
 async def _give_up(batch: BatchJob) -> JobSummary:
