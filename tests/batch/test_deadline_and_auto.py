@@ -176,3 +176,9 @@ def test_stopping_a_watched_batch_cancels_it_and_sends_nothing_async(llm):
         job.results(timeout=60)
     assert job.batch.summary().state == "cancelled"
     assert llm.stats["chat_requests"] == 0
+
+
+def test_unconfigured_the_plan_is_async_on_the_local_model_which_has_no_batch_api():
+    plan = llm_magics.plan(PROMPTS, deadline="2d")
+    assert plan.choice == "async" and "no Batch API" in plan.reason
+    assert plan.estimate.model == "local" and plan.calls == len(PROMPTS)
