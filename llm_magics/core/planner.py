@@ -26,13 +26,19 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from .batch.summary import format_duration, format_money
+from .batch.summary import format_duration as _truncated
+from .batch.summary import format_money
 from .constants import BATCH_WINDOW_S, PLAN_CALL_S, PLAN_SAFETY, SWITCH_GRACE_S
 from .estimate import Estimate
 
 __all__ = ["Rates", "Plan", "decide", "async_seconds", "fallback_reserve", "MODES_PLANNED"]
 
 MODES_PLANNED = ("async", "batch")
+
+
+def format_duration(seconds: float) -> str:
+    """Rounded, not truncated: a deadline of "5m" read a moment later is still 5m00s."""
+    return _truncated(round(seconds))
 
 
 @dataclass(frozen=True)
