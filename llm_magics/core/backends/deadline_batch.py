@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ... import errors
@@ -104,8 +105,8 @@ async def start_watched_batch(work: Work) -> FanoutJob:
     return job
 
 
-async def _watch(batch: BatchJob, deadline_at: float | None, reserve: Any,
-                 job: FanoutJob) -> JobSummary:
+async def _watch(batch: BatchJob, deadline_at: float | None,
+                 reserve: Callable[[int], float], job: FanoutJob) -> JobSummary:
     """Poll until the batch ends, or cancel it when waiting longer would miss the deadline."""
     delays = poll_delays(None, cap=DEADLINE_POLL_MAX_S)
     while True:
