@@ -28,7 +28,7 @@ from .registry import notebook_display
 
 __all__ = [
     "FanoutTracker", "ProgressReporter", "TqdmProgress", "open_progress", "follow", "safely",
-    "summary", "in_notebook", "REFRESH_S",
+    "summary", "in_notebook", "RunDisplay", "REFRESH_S",
 ]
 
 _log = logging.getLogger("llm_magics.progress")
@@ -208,3 +208,32 @@ def safely(method: Callable[[dict[str, Any]], None], snapshot: dict[str, Any]) -
         _log.warning("llm_magics: progress display failed; the run continues", exc_info=True)
         return False
     return True
+
+
+class RunDisplay:
+    """A run's display while it goes on: refreshed beside it, drawn once more at the end.
+
+    Set ``state`` before leaving ("done", "cancelled"); an error leaves it
+    ``"failed"``, a cancelled task ``"cancelled"``. The tracker is finished
+    either way, so its numbers stop counting time.
+    """
+
+    def __init__(self, tracker: FanoutTracker, reporter: ProgressReporter | None) -> None:
+        self.tracker = tracker
+        self.reporter = reporter
+        self.state = "failed"
+        self._ticker: asyncio.Future[None] | None = None
+
+    async def __aenter__(self) -> RunDisplay:
+        if self.reporter is not None:
+            self._ticker = asyncio.ensure_future(follow(self.tracker, self.reporter))
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is asyncio.CancelledError:
+            self.state = "cancelled"
+        if self._ticker is not None:
+            self._ticker.cancel()
+        self.tracker.finish(self.state)
+        if self.reporter is not None:
+            safely(self.reporter.finish, self.tracker.snapshot())

@@ -34,7 +34,7 @@ from ..deadline import time_left
 from ..engine import get_engine
 from ..jobs import FanoutJob, NotSent
 from ..planner import async_seconds, fallback_reserve
-from ..progress import FanoutTracker, follow, open_progress, safely
+from ..progress import FanoutTracker, RunDisplay, open_progress
 from ..runner import submit
 from ..types import Request, Response
 from . import Work
@@ -75,30 +75,23 @@ async def start_watched_batch(work: Work) -> FanoutJob:
 
     async def run() -> list[Any]:
         job.mark_started()
-        ticker = asyncio.ensure_future(follow(tracker, reporter)) if reporter else None
-        state = "failed"
         try:
-            summary = await _watch(batch, work.deadline_at, reserve, job)
-            outcomes = await _collect(batch, summary, requests, tracker)
-            resend = _unanswered(requests, outcomes)
-            if resend and job.cancel_requested:
-                for i in resend:
-                    outcomes[i] = NotSent("Stopped before this row was sent.")
-            elif resend:
-                tracker.note = _switch_note(batch, summary, len(resend))
-                await _send_rest(work, requests, resend, outcomes, tracker, job)
-            state = "cancelled" if job.cancel_requested else "done"
-            return outcomes
+            async with RunDisplay(tracker, reporter) as display:
+                summary = await _watch(batch, work.deadline_at, reserve, job)
+                outcomes = await _collect(batch, summary, requests, tracker)
+                resend = _unanswered(requests, outcomes)
+                if resend and job.cancel_requested:
+                    for i in resend:
+                        outcomes[i] = NotSent("Stopped before this row was sent.")
+                elif resend:
+                    tracker.note = _switch_note(batch, summary, len(resend))
+                    await _send_rest(work, requests, resend, outcomes, tracker, job)
+                display.state = "cancelled" if job.cancel_requested else "done"
+                return outcomes
         except asyncio.CancelledError:  # a hard stop: the batch is cancelled too, unwatched
-            state = "cancelled"
             asyncio.ensure_future(_cancel_quietly(batch))
             raise
         finally:
-            if ticker is not None:
-                ticker.cancel()
-            tracker.finish(state)
-            if reporter is not None:
-                safely(reporter.finish, tracker.snapshot())
             job.mark_finished()
 
     job.attach(submit(run()))
