@@ -15,7 +15,7 @@ from typing import Any
 
 from ..core.calls import amap as core_amap
 from ..core.requestset import Outcome
-from ..core.runner import sync_twin
+from ..core.loop_thread import sync_twin
 from ..core.types import Messages
 
 __all__ = ["map", "amap"]

@@ -7,7 +7,7 @@ naming another URL is refused (start one worker per upstream). So the key is
 never in Redis, and nobody who can write to Redis can make a worker send its
 key elsewhere.
 
-Calls run on the core's background event loop (``runner.run_sync``): a worker
+Calls run on the core's background event loop (``core.loop_thread.run_sync``): a worker
 process has no notebook loop, and every pool thread shares that one loop, its
 connection pool and the engine. The cache is on (unless a message says
 ``cache: false``) and flushed after each task; across machines, ``claims``
@@ -37,7 +37,7 @@ from .. import errors
 from ..core.endpoint import Endpoint
 from ..core.engine import CallStats, Engine
 from ..core.providers import resolve_endpoint
-from ..core.runner import run_sync
+from ..core.loop_thread import run_sync
 from ..core.settings import Settings, resolve
 from ..core.types import Priority, Request
 from .claims import PayOnce, answer_key

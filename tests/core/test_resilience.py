@@ -80,7 +80,8 @@ def test_retry_after_is_capped_by_backoff_max(sim):
     started = time.monotonic()
     with pytest.raises(errors.RateLimitError) as info:
         llm_magics.complete("capped", max_retries=0)
-    assert info.value.retry_after_s > 30 and time.monotonic() - started < 1
+    assert info.value.retry_after_s > 30
+    assert time.monotonic() - started < 10  # no retry: it did not sit out the Retry-After
 
 
 def test_retry_after_http_date_is_understood():
@@ -165,7 +166,7 @@ def test_hanging_request_times_out_with_advice(sim):
     started = time.monotonic()
     with pytest.raises(errors.APITimeoutError, match="timeout"):
         llm_magics.complete("hang", timeout=0.5, read_timeout=0.5, max_retries=0)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 4.5  # bounded by the timeout, not the 5 s hang
 
 
 def test_stream_dropped_before_first_token_is_retried(sim):

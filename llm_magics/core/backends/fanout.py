@@ -16,7 +16,7 @@ from ..engine import get_engine
 from ..jobs import FanoutJob, NotSent
 from ..progress import FanoutTracker, follow, open_progress, safely
 from ..requestset import Outcome, RequestSet
-from ..runner import submit
+from ..loop_thread import submit
 from ..types import Request, Response
 from . import Work
 
