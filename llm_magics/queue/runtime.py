@@ -36,8 +36,9 @@ from typing import Any
 from .. import errors
 from ..core.endpoint import Endpoint
 from ..core.engine import CallStats, Engine
-from ..core.providers import resolve_endpoint
 from ..core.loop_thread import run_sync
+from ..core.providers import resolve_endpoint
+from ..core.secrets import redact
 from ..core.settings import Settings, resolve
 from ..core.types import Priority, Request
 from .claims import PayOnce, answer_key
@@ -119,9 +120,9 @@ class WorkerRuntime:
         return encode_response(response, stats)
 
     def _scrub(self, text: str) -> str:
-        """Unexpected errors are shown and logged: make sure the key is not in them."""
+        """Unexpected errors are shown and logged: make sure no key or URL password is in them."""
         key = self._endpoint.api_key if isinstance(self._endpoint, Endpoint) else None
-        return text.replace(key, "***") if key else text
+        return redact(text, key)
 
 
 _runtimes: dict[str, WorkerRuntime] = {}
