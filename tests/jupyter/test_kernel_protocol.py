@@ -109,7 +109,8 @@ def test_stop_click_is_handled_while_the_stream_runs(kernel, sim):
     sim.configure(token_latency_s=0.02)  # 1000 tokens: 20 s if nobody stops it
     reply, _ = kernel.execute(f"%%llm_stream -m {MODEL}\nTOKENS:1000 go")
     assert reply["content"]["status"] == "ok"
-    assert sim.stats["in_flight"] == 1  # the cell returned while the stream still runs
+    # The cell returned first; the stream (20 s of tokens) is on the wire after it.
+    wait_until(lambda: sim.stats["in_flight"] == 1, 10, "the stream running after the cell")
     kernel.pump(1.0)
     (stop,) = kernel.models("ButtonModel")[-1:]
     body = kernel.last_view_text_model()

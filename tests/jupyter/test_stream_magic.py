@@ -100,7 +100,7 @@ def test_widget_cell_returns_at_once_and_the_next_cell_sees_the_finished_answer(
 
     result, next_out = run(ip, "seen = _llm.text")  # the pre_run_cell hook waits first
     assert result.success and item.run.finished
-    expected = answer_for(sim, "TOKENS:30 go")
+    expected = answer_for(sim, "TOKENS:100 go")
     assert ip.user_ns["seen"] == expected and ip.user_ns["tale"].text == expected
     (update,) = [o for o in next_out.outputs if o.update]  # the saved output gets the text
     assert update.data["text/plain"] == expected
