@@ -1,6 +1,6 @@
 """The library face of the core: complete, stream and map, sync and async.
 
-The async path is written once and runs on the runner's background loop (one
+The async path is written once and runs on the core loop thread (one
 connection pool, one limiter); the sync functions wait on it, and the async
 functions await it from whatever loop the caller is on. So ``complete()`` works
 in a script and inside a running loop (a Jupyter cell) alike, without
@@ -22,10 +22,10 @@ from .backends import Work
 from .backends.auto import plan_work
 from .deadline import deadline_at
 from .engine import CallStats, get_engine
+from .loop_thread import in_loop_thread, on_loop, submit, sync_twin
 from .pipeline import DEFAULT_MODE, build_requests, plan_call, prepare, resolve_call, start
 from .planner import Plan
 from .requestset import OnResult, Outcome
-from .runner import in_runner_thread, on_loop, submit, sync_twin
 from .types import Messages, Priority, Response
 
 T = TypeVar("T", "TextStream", "AsyncTextStream")
@@ -72,7 +72,7 @@ _END = object()
 
 
 async def _produce(prompt_or_messages, system, priority, use_cache, options, emit) -> None:
-    """Run a stream on the runner loop, handing each item to ``emit`` (thread-safe)."""
+    """Run a stream on the core loop thread, handing each item to ``emit`` (thread-safe)."""
     try:
         call = await resolve_call(options)
         request = prepare(prompt_or_messages, call, system=system, priority=priority)
@@ -182,7 +182,7 @@ class AsyncTextStream(_StreamState):
             loop = asyncio.get_running_loop()
             self._queue = asyncio.Queue()
             put = self._queue.put_nowait
-            if in_runner_thread():
+            if in_loop_thread():
                 self._future = asyncio.ensure_future(_produce(*self._args, put))
             else:
                 self._future = submit(

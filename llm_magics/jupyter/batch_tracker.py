@@ -2,7 +2,7 @@
 
 The widget is passive: it draws ``JobSummary`` values that the core
 computes (``core.batch.summary``). Polling runs as a coroutine on the core's
-background loop (``core.runner.submit``), never in the kernel's thread, so
+background loop (``core.loop_thread.submit``), never in the kernel's thread, so
 the notebook stays free while a 24-hour batch is followed; ipywidgets sends
 the trait changes over the kernel's IOPub channel, which is safe from any
 thread. Polls back off from 1 s to 60 s (``poll=`` fixes the interval), the
@@ -28,7 +28,7 @@ from traitlets import Bool, Float, Int, Unicode, validate
 from ..core.batch import BatchJob, JobSummary, poll_delays
 from ..core.batch.constants import METADATA_DEADLINE_KEY, TERMINAL_STATES
 from ..core.batch.summary import format_duration, format_money
-from ..core.runner import submit
+from ..core.loop_thread import submit
 from ..errors import LLMError
 
 __all__ = ["BatchTracker", "BatchRow", "TICK_S"]

@@ -18,6 +18,7 @@ import pandas as pd
 
 from .. import errors
 from ..core.backends import Work, get_backend
+from ..core.loop_thread import run_sync
 from ..core.pipeline import (
     Call,
     build_requests,
@@ -26,7 +27,6 @@ from ..core.pipeline import (
     resolve_call,
     start,
 )
-from ..core.runner import run_sync
 from ..core.structured import StructuredOutput, structured_output
 from ..core.types import Request
 from .results import RowError, assemble, raise_for_errors, remember_errors

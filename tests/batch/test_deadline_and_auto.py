@@ -21,6 +21,7 @@ from llm_magics.jupyter.batch_tracker import BatchTracker
 from llm_magics.pandas import register
 from llm_magics.server.sim import expected_answer
 from tests.support.sim import Simulator
+from tests.support.waiting import wait_until
 
 PROMPTS = [f"Define word {i}" for i in range(10)]
 
@@ -168,9 +169,7 @@ def test_stopping_a_watched_batch_cancels_it_and_sends_nothing_async(llm):
     llm.configure(batch_stall_after_fraction=0.5)
     job = pd.DataFrame({"p": PROMPTS}).llm.apply("{p}", mode="batch", deadline="1h",
                                                  progress=False)
-    waited = time.monotonic()
-    while batch_lines(llm) < 5 and time.monotonic() - waited < 30:
-        time.sleep(0.02)
+    wait_until(lambda: batch_lines(llm) == 5, what="the batch's first five answers")
     assert job.cancel()
     with pytest.raises(errors.CancelledError, match="stopped after 5 of 10 rows"):
         job.results(timeout=60)

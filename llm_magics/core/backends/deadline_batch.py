@@ -33,9 +33,9 @@ from ..constants import DEADLINE_POLL_MAX_S, SWITCH_GRACE_S
 from ..deadline import time_left
 from ..engine import get_engine
 from ..jobs import FanoutJob, NotSent
+from ..loop_thread import submit
 from ..planner import async_seconds, fallback_reserve
 from ..progress import FanoutTracker, RunDisplay, open_progress
-from ..runner import submit
 from ..types import Request, Response
 from . import Work
 from .auto import plan_work, rates_for

@@ -13,9 +13,9 @@ from typing import Any
 
 from ..engine import get_engine
 from ..jobs import FanoutJob, NotSent
+from ..loop_thread import submit
 from ..progress import FanoutTracker, RunDisplay, open_progress
 from ..requestset import Outcome, RequestSet
-from ..runner import submit
 from ..types import Request, Response
 from . import Work
 

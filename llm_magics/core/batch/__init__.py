@@ -6,7 +6,7 @@
 
 Modules, one job each: ``constants`` (limits, poll schedule), ``jsonl``
 (lines and records), ``split`` (cutting a job into batches), ``api`` (Files and
-Batches calls under the retry policy), ``runner`` (submit, poll, download,
+Batches calls under the retry policy), ``lifecycle`` (submit, poll, download,
 retry, cancel), ``summary`` (a job's state in numbers), ``poll`` (how long to
 wait), ``job`` (the ``BatchJob`` handle, ``jobs()``, ``get_job()``) and
 ``submit`` (the three ways in). Jobs live in ``core.jobstore``.
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from .constants import MAX_BYTES_PER_BATCH, MAX_REQUESTS_PER_BATCH, TERMINAL_STATES
 from .job import BatchJob, get_job, jobs
+from .lifecycle import Limits
 from .poll import poll_delays
-from .runner import Limits
 from .submit import (
     asubmit_jsonl,
     asubmit_prompts,

@@ -16,7 +16,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.responses import Response
 
 from ..chat_request import read_json
-from ..openai_shapes import OpenAIError, bad_request, dumps
+from ..openai_shapes import ErrorReply, bad_request, dumps
 from ..upload_limit import TOO_LARGE_KEY, file_too_large
 from .backend import BatchBackend
 from .records import FILE_PURPOSES, SUPPORTED_ENDPOINTS, WINDOW_S
@@ -124,7 +124,7 @@ def _add_batch_routes(router: APIRouter, backend_of: Callable[[Request], BatchBa
                               param="completion_window", code="invalid_value")
         try:
             input_file = backend.get_file(str(input_file_id))
-        except OpenAIError:
+        except ErrorReply:
             raise bad_request(f"Invalid 'input_file_id': no file {input_file_id!r}.",
                               param="input_file_id", code="invalid_value") from None
         if input_file.purpose != "batch":

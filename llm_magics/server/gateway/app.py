@@ -26,7 +26,7 @@ from ...core.client import close_clients
 from ...core.policy.cache import get_cache
 from ..batch_api import build_router
 from ..error_handlers import install_error_handlers
-from ..openai_shapes import OpenAIError, dumps, error_response
+from ..openai_shapes import ErrorReply, dumps, error_response
 from ..upload_limit import limit_upload
 from . import chat
 from .admission import JSON_ROUTES, Admission, refuse_open_exposure
@@ -80,7 +80,7 @@ class GatewayApp(FastAPI):
         try:
             if refusal is None:
                 who = gw.keys.identify(scope, metrics=scope["path"] == METRICS_PATH)
-                if isinstance(who, OpenAIError):
+                if isinstance(who, ErrorReply):
                     refusal = who
                 else:
                     scope[TENANT_KEY] = who
@@ -105,7 +105,7 @@ class GatewayApp(FastAPI):
                                        config.body_timeout_s)
             except BodyGone:
                 return
-            except OpenAIError as err:
+            except ErrorReply as err:
                 await error_response(err)(scope, receive, send)
                 return
             await super().__call__(scope, replay(body, receive), send)

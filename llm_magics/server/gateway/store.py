@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ...errors import ConfigurationError
-from ..batch_api import BatchLine, BatchRecord, FileRecord
+from ..batch_api import BatchLine, FileRecord, ServedBatch
 from ..private_files import private_dir, private_file
 
 try:
@@ -169,7 +169,7 @@ class GatewayStore:
 
     # ------------------------------------------------------------------ batches
 
-    def save_batch(self, record: BatchRecord, tenant: str = "") -> None:
+    def save_batch(self, record: ServedBatch, tenant: str = "") -> None:
         """Insert (owned by ``tenant``) or update the data; the owner never changes."""
         with self._lock:
             self._db.execute(
@@ -178,13 +178,13 @@ class GatewayStore:
                 (record.id, record.to_json(), tenant),
             )
 
-    def get_batch(self, batch_id: str, tenant: str) -> BatchRecord | None:
+    def get_batch(self, batch_id: str, tenant: str) -> ServedBatch | None:
         with self._lock:
             row = self._db.execute("SELECT data FROM batches WHERE id = ? AND tenant = ?",
                                    (batch_id, tenant)).fetchone()
-        return BatchRecord.from_json(row[0]) if row else None
+        return ServedBatch.from_json(row[0]) if row else None
 
-    def batches(self, tenant: str | None) -> list[tuple[BatchRecord, str]]:
+    def batches(self, tenant: str | None) -> list[tuple[ServedBatch, str]]:
         """``(batch, tenant)`` pairs, newest first: one tenant's, or every one (``None``)."""
         query = "SELECT data, tenant FROM batches"
         args: tuple[str, ...] = ()
@@ -192,7 +192,7 @@ class GatewayStore:
             query, args = query + " WHERE tenant = ?", (tenant,)
         with self._lock:
             rows = self._db.execute(query + " ORDER BY rowid DESC", args).fetchall()
-        return [(BatchRecord.from_json(data), owner) for data, owner in rows]
+        return [(ServedBatch.from_json(data), owner) for data, owner in rows]
 
     # ------------------------------------------------------------------ lines
 

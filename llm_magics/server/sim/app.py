@@ -21,7 +21,7 @@ from ..auth import BearerKeys
 from ..batch_api import build_router
 from ..chat_request import read_json
 from ..error_handlers import install_error_handlers
-from ..openai_shapes import OpenAIError, bad_request, dumps, error_response
+from ..openai_shapes import ErrorReply, bad_request, dumps, error_response
 from . import chat
 from .batch import BatchStore
 from .config import SimConfig
@@ -75,7 +75,7 @@ class SimApp(FastAPI):
         await super().__call__(scope, receive, recording_send)
 
 
-    def _control_refusal(self, scope: Scope) -> OpenAIError | None:
+    def _control_refusal(self, scope: Scope) -> ErrorReply | None:
         key = self.sim.config.api_key
         path = scope.get("path", "")
         if key is None or not path.startswith(CONTROL_PREFIX) or path in OPEN_CONTROL:

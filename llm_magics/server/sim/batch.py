@@ -31,8 +31,8 @@ from ..batch_api import (
     TERMINAL,
     WINDOW_S,
     BatchLine,
-    BatchRecord,
     FileRecord,
+    ServedBatch,
     jsonl,
     line_error,
     new_hex,
@@ -40,7 +40,7 @@ from ..batch_api import (
     unrun_record,
     validate_input,
 )
-from ..openai_shapes import OpenAIError, not_found
+from ..openai_shapes import ErrorReply, not_found
 from .chat import complete_once
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class StoredFile:
 class RunningBatch:
     """A batch's public record plus what only the simulator's lifecycle needs."""
 
-    record: BatchRecord
+    record: ServedBatch
     cancel_requested: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     cancelled: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
@@ -109,7 +109,7 @@ class BatchStore:
 
     # ---------------------------------------------------------------- batches
 
-    def batches(self) -> list[BatchRecord]:
+    def batches(self) -> list[ServedBatch]:
         return [b.record for b in reversed(self.running.values())]
 
     def _running(self, batch_id: str) -> RunningBatch:
@@ -118,24 +118,24 @@ class BatchStore:
             raise not_found(f"No batch found with id '{batch_id}'.", param="batch_id")
         return batch
 
-    def get_batch(self, batch_id: str) -> BatchRecord:
+    def get_batch(self, batch_id: str) -> ServedBatch:
         return self._running(batch_id).record
 
     def create_batch(self, input_file: FileRecord, endpoint: str, window: str,
-                     metadata: dict[str, Any] | None) -> BatchRecord:
+                     metadata: dict[str, Any] | None) -> ServedBatch:
         window_s = WINDOW_S[window] / self.state.config.batch_time_scale
-        record = BatchRecord.new(input_file.id, endpoint, window, metadata, window_s)
+        record = ServedBatch.new(input_file.id, endpoint, window, metadata, window_s)
         batch = RunningBatch(record)
         self.running[record.id] = batch
         self.state.stats.batch_counts["created"] += 1
         batch.task = asyncio.get_running_loop().create_task(self._run(batch))
         return record
 
-    def cancel_batch(self, batch_id: str) -> BatchRecord:
+    def cancel_batch(self, batch_id: str) -> ServedBatch:
         batch = self._running(batch_id)
         record = batch.record
         if record.status in TERMINAL:
-            raise OpenAIError(409, f"Cannot cancel a batch with status '{record.status}'.",
+            raise ErrorReply(409, f"Cannot cancel a batch with status '{record.status}'.",
                               code="batch_not_cancellable")
         if record.status != "cancelling":
             batch.cancel_requested = True
@@ -255,7 +255,7 @@ class BatchStore:
 
     def _answer_line(
         self,
-        record: BatchRecord,
+        record: ServedBatch,
         line: BatchLine,
         outputs: list[dict[str, Any]],
         failures: list[dict[str, Any]],
@@ -269,7 +269,7 @@ class BatchStore:
             record.failed += 1
 
     def _write_files(
-        self, record: BatchRecord, outputs: list[dict[str, Any]], failures: list[dict[str, Any]]
+        self, record: ServedBatch, outputs: list[dict[str, Any]], failures: list[dict[str, Any]]
     ) -> None:
         if outputs:
             record.output_file_id = self.put_file(

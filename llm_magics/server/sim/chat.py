@@ -27,7 +27,7 @@ from ..openai_shapes import (
     SSE_DONE,
     ChatCompletionRequest,
     ChunkEncoder,
-    OpenAIError,
+    ErrorReply,
     chat_completion,
     dumps,
     error_for_status,
@@ -107,7 +107,7 @@ def complete_once(body: Any, config: SimConfig) -> tuple[int, dict[str, Any]]:
         directives = parse_directives(last_user_text(req.messages))
         if directives.status is not None:
             raise error_for_status(directives.status, "Status forced by the STATUS: directive.")
-    except OpenAIError as err:
+    except ErrorReply as err:
         return err.status_code, err.body
     answers = plan_answers(body, req, config, directives)
     return 200, chat_completion(
@@ -136,7 +136,7 @@ async def _hang(request: Request, state: SimState) -> None:
         raise server_error(504, "The simulated hang reached hang_max_s; giving up.")
 
 
-def _with_retry_after(err: OpenAIError, config: SimConfig) -> OpenAIError:
+def _with_retry_after(err: ErrorReply, config: SimConfig) -> ErrorReply:
     """``retry_after_s`` replaces the real wait on every 429, to test a client's cap."""
     if err.status_code == 429 and config.retry_after_s is not None:
         err.headers["retry-after"] = f"{config.retry_after_s:g}"
@@ -189,7 +189,7 @@ async def chat_completions(request: Request) -> Response:
             state.stats.leave()
     try:
         return await _answer(request, state, body)
-    except OpenAIError as err:
+    except ErrorReply as err:
         raise _with_retry_after(err, state.config) from None
 
 

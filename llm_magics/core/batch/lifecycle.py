@@ -1,7 +1,7 @@
 """Submit, poll, download, retry and cancel: a job's conversation with the server.
 
 Every function here is a coroutine for the core's event-loop thread
-(``core.runner``); the ``BatchJob`` handle wraps them for sync callers, and
+(``core.loop_thread``); the ``BatchJob`` handle wraps them for sync callers, and
 the tracker widget awaits them directly, so the kernel stays free while a
 batch is followed.
 
