@@ -20,9 +20,9 @@ from typing import Any, TypeVar
 
 from .backends import Work
 from .engine import CallStats, get_engine
+from .loop_thread import in_loop_thread, on_loop, submit, sync_twin
 from .pipeline import DEFAULT_MODE, build_requests, prepare, resolve_call, start
 from .requestset import OnResult, Outcome
-from .loop_thread import in_loop_thread, on_loop, submit, sync_twin
 from .types import Messages, Priority, Response
 
 T = TypeVar("T", "TextStream", "AsyncTextStream")

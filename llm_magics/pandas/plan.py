@@ -18,8 +18,8 @@ import pandas as pd
 
 from .. import errors
 from ..core.backends import Work, get_backend
-from ..core.pipeline import Call, build_requests, plan_call, resolve_call, start
 from ..core.loop_thread import run_sync
+from ..core.pipeline import Call, build_requests, plan_call, resolve_call, start
 from ..core.structured import StructuredOutput, structured_output
 from ..core.types import Request
 from .results import RowError, assemble, raise_for_errors, remember_errors

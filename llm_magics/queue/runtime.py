@@ -36,8 +36,8 @@ from typing import Any
 from .. import errors
 from ..core.endpoint import Endpoint
 from ..core.engine import CallStats, Engine
-from ..core.providers import resolve_endpoint
 from ..core.loop_thread import run_sync
+from ..core.providers import resolve_endpoint
 from ..core.settings import Settings, resolve
 from ..core.types import Priority, Request
 from .claims import PayOnce, answer_key

@@ -39,8 +39,8 @@ from kombu.exceptions import OperationalError
 
 from .. import errors
 from ..core.engine import CallStats, Engine
-from ..core.requestset import OnResult, Outcome, RequestSet
 from ..core.loop_thread import sync_twin
+from ..core.requestset import OnResult, Outcome, RequestSet
 from ..core.settings import Settings
 from ..core.types import Priority, Request
 from .app import get_app

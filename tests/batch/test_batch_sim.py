@@ -14,8 +14,8 @@ import llm_magics.batch as batch
 from llm_magics import errors
 from llm_magics.core.batch import Limits, submit_requests
 from llm_magics.core.cost import cost_usd
-from llm_magics.core.pipeline import build_requests, resolve_call
 from llm_magics.core.loop_thread import run_sync
+from llm_magics.core.pipeline import build_requests, resolve_call
 from llm_magics.core.settings import resolve
 from llm_magics.server.sim import expected_answer
 

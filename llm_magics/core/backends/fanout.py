@@ -14,9 +14,9 @@ from typing import Any
 
 from ..engine import get_engine
 from ..jobs import FanoutJob, NotSent
+from ..loop_thread import submit
 from ..progress import FanoutTracker, follow, open_progress, safely
 from ..requestset import Outcome, RequestSet
-from ..loop_thread import submit
 from ..types import Request, Response
 from . import Work
 

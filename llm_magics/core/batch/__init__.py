@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from .constants import MAX_BYTES_PER_BATCH, MAX_REQUESTS_PER_BATCH, TERMINAL_STATES
 from .job import BatchJob, get_job, jobs
-from .poll import poll_delays
 from .lifecycle import Limits
+from .poll import poll_delays
 from .submit import (
     asubmit_jsonl,
     asubmit_prompts,

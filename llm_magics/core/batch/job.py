@@ -32,8 +32,8 @@ from ..loop_thread import on_loop, run_sync, sync_twin
 from ..settings import Settings, resolve
 from . import lifecycle
 from .jsonl import Outcome, gc_paused, outcome_from_record
-from .poll import poll_delays
 from .lifecycle import JobContext, Limits
+from .poll import poll_delays
 from .summary import JobSummary, summarize
 
 __all__ = ["BatchJob", "get_job", "jobs", "outcomes_of", "error_entry"]

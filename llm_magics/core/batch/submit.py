@@ -25,10 +25,10 @@ from typing import Any
 from ... import errors
 from ..endpoint import Endpoint
 from ..jobstore import JobRecord, get_store
+from ..loop_thread import on_loop, sync_twin
 from ..pipeline import build_requests, resolve_call
 from ..policy.cache import get_cache
 from ..requestset import RequestSet
-from ..loop_thread import on_loop, sync_twin
 from ..settings import Settings
 from ..types import Messages, Priority, Request
 from . import lifecycle

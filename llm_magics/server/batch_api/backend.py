@@ -11,7 +11,7 @@ from typing import IO, Any, Protocol
 
 from starlette.responses import Response
 
-from .records import ServedBatch, FileRecord
+from .records import FileRecord, ServedBatch
 
 __all__ = ["BatchBackend"]
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ...errors import ConfigurationError
-from ..batch_api import BatchLine, ServedBatch, FileRecord
+from ..batch_api import BatchLine, FileRecord, ServedBatch
 from ..private_files import private_dir, private_file
 
 try:
