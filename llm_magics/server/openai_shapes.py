@@ -159,16 +159,9 @@ def chat_chunk(
     system_fingerprint: str | None = "fp_sim",
 ) -> dict[str, Any]:
     """One ``chat.completion.chunk`` carrying a single choice delta."""
-    return {
-        "id": completion_id,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "system_fingerprint": system_fingerprint,
-        "choices": [
-            {"index": index, "delta": dict(delta), "logprobs": None, "finish_reason": finish_reason}
-        ],
-    }
+    choice = {"index": index, "delta": dict(delta), "logprobs": None,
+              "finish_reason": finish_reason}
+    return _chunk(completion_id, model, created, system_fingerprint, [choice])
 
 
 def usage_chunk(
@@ -181,14 +174,20 @@ def usage_chunk(
     system_fingerprint: str | None = "fp_sim",
 ) -> dict[str, Any]:
     """The final chunk sent when ``stream_options.include_usage`` is true: no choices, usage set."""
+    chunk = _chunk(completion_id, model, created, system_fingerprint, [])
+    chunk["usage"] = usage(prompt_tokens, completion_tokens)
+    return chunk
+
+
+def _chunk(completion_id: str, model: str, created: int, system_fingerprint: str | None,
+           choices: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "id": completion_id,
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
         "system_fingerprint": system_fingerprint,
-        "choices": [],
-        "usage": usage(prompt_tokens, completion_tokens),
+        "choices": choices,
     }
 
 
