@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,8 @@ from .constants import JOBSTORE_BUSY_TIMEOUT_S
 from .jobstore_schema import SCHEMA_VERSION, setup
 from .state_files import open_database, unusable_file_errors
 
-__all__ = ["JobStore", "JobRecord", "BatchRecord", "LineCounts", "get_store", "SCHEMA_VERSION"]
+__all__ = ["JobStore", "JobRecord", "RemoteBatch", "BatchRecord", "LineCounts", "get_store",
+           "SCHEMA_VERSION"]
 
 
 @dataclass(frozen=True)
@@ -60,13 +61,10 @@ class JobRecord:
 
 
 @dataclass(frozen=True)
-class BatchRecord:
-    """One server batch of a job, as last seen."""
+class RemoteBatch:
+    """What the server says about one of its batches (``core.batch.api`` reads it)."""
 
     id: str
-    job_id: str
-    seq: int
-    input_file_id: str
     status: str
     output_file_id: str | None = None
     error_file_id: str | None = None
@@ -74,6 +72,20 @@ class BatchRecord:
     completed: int = 0
     failed: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def seen(self) -> dict[str, Any]:
+        """Everything but the id, as ``JobStore.update_batch`` takes it."""
+        return {f.name: getattr(self, f.name) for f in fields(RemoteBatch) if f.name != "id"}
+
+
+@dataclass(frozen=True)
+class BatchRecord(RemoteBatch):
+    """One server batch of a job, as last seen: the server's view and where it belongs."""
+
+    _: KW_ONLY
+    job_id: str
+    seq: int
+    input_file_id: str
     created_at: float = 0.0
     updated_at: float = 0.0
     fetched: bool = False
@@ -369,9 +381,10 @@ def _job(row: tuple[Any, ...]) -> JobRecord:
 def _batch(row: tuple[Any, ...]) -> BatchRecord:
     (batch_id, job_id, seq, input_file_id, status, output_file_id, error_file_id, total,
      completed, failed, errors, created_at, updated_at, fetched) = row
-    return BatchRecord(batch_id, job_id, seq, input_file_id, status, output_file_id,
-                       error_file_id, total, completed, failed, json.loads(errors or "[]"),
-                       created_at, updated_at, bool(fetched))
+    return BatchRecord(batch_id, status, output_file_id, error_file_id, total, completed, failed,
+                       json.loads(errors or "[]"), job_id=job_id, seq=seq,
+                       input_file_id=input_file_id, created_at=created_at,
+                       updated_at=updated_at, fetched=bool(fetched))
 
 
 def _dump(value: Any) -> str:

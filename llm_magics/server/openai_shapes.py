@@ -16,6 +16,7 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -317,6 +318,7 @@ def error_for_status(status_code: int, message: str | None = None) -> ErrorReply
     return ErrorReply(status_code, message or f"Request rejected with status {status_code}.")
 
 
+@dataclass(eq=False, kw_only=True)
 class ChunkEncoder:
     """Pre-rendered SSE frames for one streamed choice.
 
@@ -324,31 +326,22 @@ class ChunkEncoder:
     only JSON-escaping the token keeps a long stream cheap for the server.
     """
 
-    def __init__(
-        self,
-        *,
-        completion_id: str,
-        model: str,
-        created: int,
-        index: int = 0,
-        system_fingerprint: str | None = "fp_sim",
-    ) -> None:
-        self.completion_id = completion_id
-        self.model = model
-        self.created = created
-        self.index = index
-        self.system_fingerprint = system_fingerprint
+    completion_id: str
+    model: str
+    created: int
+    index: int = 0
+    system_fingerprint: str | None = "fp_sim"
+
+    def __post_init__(self) -> None:
         sample = chat_chunk(
-            completion_id=completion_id,
-            model=model,
-            created=created,
+            completion_id=self.completion_id,
+            model=self.model,
+            created=self.created,
             delta={"content": "\x00"},
-            index=index,
-            system_fingerprint=system_fingerprint,
+            index=self.index,
+            system_fingerprint=self.system_fingerprint,
         )
-        head, tail = sse_event(sample).split(dumps("\x00"))
-        self._head = head
-        self._tail = tail
+        self._head, self._tail = sse_event(sample).split(dumps("\x00"))
 
     def content(self, text: str) -> bytes:
         """The frame carrying ``text`` as ``delta.content``."""
