@@ -26,6 +26,7 @@ from .loop_thread import in_loop_thread, on_loop, submit, sync_twin
 from .pipeline import DEFAULT_MODE, build_requests, plan_call, prepare, resolve_call, start
 from .planner import Plan
 from .requestset import OnResult, Outcome
+from .signatures import parameters_of
 from .types import Messages, Priority, Response
 
 T = TypeVar("T", "TextStream", "AsyncTextStream")
@@ -36,13 +37,11 @@ __all__ = [
 ]
 
 
-async def _complete(prompt_or_messages, system, priority, use_cache, options) -> Response:
-    call = await resolve_call(options)
-    request = prepare(prompt_or_messages, call, system=system, priority=priority)
-    return await get_engine().complete(request, call.endpoint, call.settings, use_cache=use_cache)
+CallArgs = tuple[Any, Any, Any, Any, dict[str, Any]]
+"""What one call needs: the prompt, system, priority, cache choice and the other options."""
 
 
-async def acomplete(
+def _one_call(
     prompt_or_messages: str | Messages,
     *,
     model: str | None = None,
@@ -52,10 +51,22 @@ async def acomplete(
     priority: Priority | None = None,
     cache: bool | None = None,
     **params: Any,
-) -> Response:
-    """One chat completion. ``params`` are settings (rpm, timeout...) or request fields."""
+) -> CallArgs:
+    """The parameters of ``complete``, ``stream`` and their async twins, declared once."""
     options = {"model": model, "base_url": base_url, "api_key": api_key, **params}
-    return await on_loop(_complete(prompt_or_messages, system, priority, cache, options))
+    return prompt_or_messages, system, priority, cache, options
+
+
+async def _complete(prompt_or_messages, system, priority, use_cache, options) -> Response:
+    call = await resolve_call(options)
+    request = prepare(prompt_or_messages, call, system=system, priority=priority)
+    return await get_engine().complete(request, call.endpoint, call.settings, use_cache=use_cache)
+
+
+@parameters_of(_one_call)
+async def acomplete(args: CallArgs) -> Response:
+    """One chat completion. ``params`` are settings (rpm, timeout...) or request fields."""
+    return await on_loop(_complete(*args))
 
 
 complete = sync_twin(
@@ -214,23 +225,13 @@ class AsyncTextStream(_StreamState):
 def _stream_face(stream_class: type[T], name: str, doc: str) -> Callable[..., T]:
     """``stream`` and ``astream``: one signature, two iterator classes."""
 
-    def face(
-        prompt_or_messages: str | Messages,
-        *,
-        model: str | None = None,
-        system: str | None = None,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        priority: Priority | None = None,
-        cache: bool | None = None,
-        **params: Any,
-    ) -> T:
-        options = {"model": model, "base_url": base_url, "api_key": api_key, **params}
-        return stream_class((prompt_or_messages, system, priority, cache, options))
+    def face(args: CallArgs) -> T:
+        return stream_class(args)
 
     face.__name__ = face.__qualname__ = name
     face.__doc__ = doc
-    return face
+    face.__annotations__["return"] = stream_class.__name__
+    return parameters_of(_one_call)(face)
 
 
 stream = _stream_face(TextStream, "stream",

@@ -26,10 +26,10 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from .batch.summary import format_duration as _truncated
 from .batch.summary import format_money
 from .constants import BATCH_WINDOW_S, PLAN_CALL_S, PLAN_SAFETY, SWITCH_GRACE_S
 from .estimate import Estimate
+from .progress import format_duration as _truncated
 
 __all__ = ["Rates", "Plan", "decide", "async_seconds", "fallback_reserve", "MODES_PLANNED"]
 

@@ -28,7 +28,7 @@ from .registry import notebook_display
 
 __all__ = [
     "FanoutTracker", "ProgressReporter", "TqdmProgress", "open_progress", "follow", "safely",
-    "summary", "in_notebook", "RunDisplay", "REFRESH_S",
+    "summary", "in_notebook", "RunDisplay", "REFRESH_S", "format_duration",
 ]
 
 _log = logging.getLogger("llm_magics.progress")
@@ -106,18 +106,18 @@ def summary(snap: dict[str, Any]) -> str:
     if snap.get("rate"):
         parts.append(f"{snap['rate']:,.1f} rows/s")
     if snap.get("eta_s") is not None:
-        parts.append(f"ETA {_duration(snap['eta_s'])}")
+        parts.append(f"ETA {format_duration(snap['eta_s'])}")
     left = snap.get("deadline_left_s")
     if left is not None:
-        parts.append(f"deadline in {_duration(left)}" if left > 0
-                     else f"deadline passed {_duration(-left)} ago")
+        parts.append(f"deadline in {format_duration(left)}" if left > 0
+                     else f"deadline passed {format_duration(-left)} ago")
     parts.append(f"{snap['tokens']:,} tokens")
     parts.append(f"${snap['cost_usd']:,.4f}")
     parts.append(f"{snap['errors']:,} errors")
     parts.append(f"{snap['retries']:,} retries")
     parts.append(f"{snap['rate_limited']:,}x429")
     if snap.get("paused_s"):
-        parts.append(f"paused {_duration(snap['paused_s'])} after a 429")
+        parts.append(f"paused {format_duration(snap['paused_s'])} after a 429")
     if snap.get("cached"):
         parts.append(f"{snap['cached']:,} cached")
     if snap.get("note"):
@@ -125,8 +125,9 @@ def summary(snap: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
+def format_duration(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``2h07m``: whole seconds, cut down (a clock never shows time ahead)."""
+    seconds = int(max(seconds, 0))
     if seconds < 60:
         return f"{seconds}s"
     minutes, seconds = divmod(seconds, 60)
@@ -152,7 +153,7 @@ class TqdmProgress:
             f"{snapshot['errors']} err, {snapshot['retries']} retry, "
             f"{snapshot['rate_limited']}x429, {snapshot['tokens']:,} tok, "
             f"${snapshot['cost_usd']:.4f}"
-            + ("" if left is None else f", deadline in {_duration(max(left, 0))}")
+            + ("" if left is None else f", deadline in {format_duration(max(left, 0))}")
             + (f", {snapshot['note']}" if snapshot.get("note") else ""),
             refresh=False,
         )

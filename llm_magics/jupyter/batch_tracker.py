@@ -27,8 +27,9 @@ from traitlets import Bool, Float, Int, Unicode, validate
 
 from ..core.batch import BatchJob, JobSummary, poll_delays
 from ..core.batch.constants import METADATA_DEADLINE_KEY, TERMINAL_STATES
-from ..core.batch.summary import format_duration, format_money
+from ..core.batch.summary import format_money
 from ..core.loop_thread import submit
+from ..core.progress import format_duration
 from ..errors import LLMError
 
 __all__ = ["BatchTracker", "BatchRow", "TICK_S"]

@@ -33,7 +33,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..core import loop_thread
@@ -92,6 +92,7 @@ def format_footer(stats: LiveStats) -> str:
     return " · ".join(parts)
 
 
+@dataclass(eq=False)
 class Throttle:
     """Call ``fn`` at most once per ``interval``; the last poke is never lost.
 
@@ -99,28 +100,21 @@ class Throttle:
     burst of pokes costs one update now and one at the end of the interval.
     """
 
-    def __init__(
-        self,
-        fn: Callable[[], None],
-        interval: float,
-        call_later: Callable[[float, Callable[[], None]], Any],
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.fn = fn
-        self.interval = interval
-        self._call_later = call_later
-        self._clock = clock
-        self._last = float("-inf")
-        self._timer: Any = None
+    fn: Callable[[], None]
+    interval: float
+    call_later: Callable[[float, Callable[[], None]], Any]
+    clock: Callable[[], float] = time.monotonic
+    _last: float = field(default=float("-inf"), init=False)
+    _timer: Any = field(default=None, init=False)
 
     def poke(self) -> None:
         if self._timer is not None:
             return  # an update is already due; it will show the latest state
-        wait = self._last + self.interval - self._clock()
+        wait = self._last + self.interval - self.clock()
         if wait <= 0:
             self._fire()
         else:
-            self._timer = self._call_later(wait, self._fire)
+            self._timer = self.call_later(wait, self._fire)
 
     def cancel(self) -> None:
         if self._timer is not None:
@@ -129,7 +123,7 @@ class Throttle:
 
     def _fire(self) -> None:
         self._timer = None
-        self._last = self._clock()
+        self._last = self.clock()
         self.fn()
 
 

@@ -16,6 +16,7 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -159,16 +160,9 @@ def chat_chunk(
     system_fingerprint: str | None = "fp_sim",
 ) -> dict[str, Any]:
     """One ``chat.completion.chunk`` carrying a single choice delta."""
-    return {
-        "id": completion_id,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "system_fingerprint": system_fingerprint,
-        "choices": [
-            {"index": index, "delta": dict(delta), "logprobs": None, "finish_reason": finish_reason}
-        ],
-    }
+    choice = {"index": index, "delta": dict(delta), "logprobs": None,
+              "finish_reason": finish_reason}
+    return _chunk(completion_id, model, created, system_fingerprint, [choice])
 
 
 def usage_chunk(
@@ -181,14 +175,20 @@ def usage_chunk(
     system_fingerprint: str | None = "fp_sim",
 ) -> dict[str, Any]:
     """The final chunk sent when ``stream_options.include_usage`` is true: no choices, usage set."""
+    chunk = _chunk(completion_id, model, created, system_fingerprint, [])
+    chunk["usage"] = usage(prompt_tokens, completion_tokens)
+    return chunk
+
+
+def _chunk(completion_id: str, model: str, created: int, system_fingerprint: str | None,
+           choices: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "id": completion_id,
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
         "system_fingerprint": system_fingerprint,
-        "choices": [],
-        "usage": usage(prompt_tokens, completion_tokens),
+        "choices": choices,
     }
 
 
@@ -318,6 +318,7 @@ def error_for_status(status_code: int, message: str | None = None) -> ErrorReply
     return ErrorReply(status_code, message or f"Request rejected with status {status_code}.")
 
 
+@dataclass(eq=False, kw_only=True)
 class ChunkEncoder:
     """Pre-rendered SSE frames for one streamed choice.
 
@@ -325,31 +326,22 @@ class ChunkEncoder:
     only JSON-escaping the token keeps a long stream cheap for the server.
     """
 
-    def __init__(
-        self,
-        *,
-        completion_id: str,
-        model: str,
-        created: int,
-        index: int = 0,
-        system_fingerprint: str | None = "fp_sim",
-    ) -> None:
-        self.completion_id = completion_id
-        self.model = model
-        self.created = created
-        self.index = index
-        self.system_fingerprint = system_fingerprint
+    completion_id: str
+    model: str
+    created: int
+    index: int = 0
+    system_fingerprint: str | None = "fp_sim"
+
+    def __post_init__(self) -> None:
         sample = chat_chunk(
-            completion_id=completion_id,
-            model=model,
-            created=created,
+            completion_id=self.completion_id,
+            model=self.model,
+            created=self.created,
             delta={"content": "\x00"},
-            index=index,
-            system_fingerprint=system_fingerprint,
+            index=self.index,
+            system_fingerprint=self.system_fingerprint,
         )
-        head, tail = sse_event(sample).split(dumps("\x00"))
-        self._head = head
-        self._tail = tail
+        self._head, self._tail = sse_event(sample).split(dumps("\x00"))
 
     def content(self, text: str) -> bytes:
         """The frame carrying ``text`` as ``delta.content``."""

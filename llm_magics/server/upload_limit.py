@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .openai_shapes import ErrorReply, bad_request, error_response
 
 __all__ = ["DRAIN_CAP_BYTES", "FORM_SLACK_BYTES", "REFUSAL_KEY", "TOO_LARGE_KEY",
-           "file_too_large", "limit_upload"]
+           "content_length", "file_too_large", "limit_upload"]
 
 TOO_LARGE_KEY = "llm_magics.upload_too_large"
 """Scope key set (to the limit in bytes) when an upload was cut short for its size."""
@@ -40,7 +40,8 @@ def file_too_large(limit_bytes: int) -> ErrorReply:
     )
 
 
-def _content_length(scope: Scope) -> int | None:
+def content_length(scope: Scope) -> int | None:
+    """The declared ``Content-Length`` (``None``: none, or not a number)."""
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
             try:
@@ -82,7 +83,7 @@ async def limit_upload(app: ASGIApp, scope: Scope, receive: Receive, send: Send,
     answered 408 (``REFUSAL_KEY``).
     """
     cap = max_bytes + FORM_SLACK_BYTES
-    length = _content_length(scope)
+    length = content_length(scope)
     if length is not None and length > cap:
         await _drain(receive, DRAIN_CAP_BYTES, idle_timeout_s)
         await error_response(file_too_large(max_bytes))(scope, receive, send)

@@ -28,14 +28,14 @@ from ..batch.constants import METADATA_DEADLINE_KEY
 from ..batch.job import BatchJob
 from ..batch.poll import poll_delays
 from ..batch.submit import asubmit_requests
-from ..batch.summary import JobSummary, format_duration
+from ..batch.summary import JobSummary
 from ..constants import DEADLINE_POLL_MAX_S, SWITCH_GRACE_S
 from ..deadline import time_left
 from ..engine import get_engine
 from ..jobs import FanoutJob, NotSent
 from ..loop_thread import submit
 from ..planner import async_seconds, fallback_reserve
-from ..progress import FanoutTracker, RunDisplay, open_progress
+from ..progress import FanoutTracker, RunDisplay, format_duration, open_progress
 from ..types import Request, Response
 from . import Work
 from .auto import plan_work, rates_for

@@ -164,8 +164,9 @@ async def _send_part(ctx: JobContext, client: openai.AsyncOpenAI, data: bytes, s
     remote = await api.create(client, ctx.settings, ctx.endpoint, file_id,
                               _metadata(job, seq, parts))
     now = time.time()
-    ctx.store.add_batch(BatchRecord(remote.id, job.id, seq, file_id, remote.status,
-                                    total=len(custom_ids), created_at=now, updated_at=now),
+    ctx.store.add_batch(BatchRecord(remote.id, remote.status, total=len(custom_ids),
+                                    job_id=job.id, seq=seq, input_file_id=file_id,
+                                    created_at=now, updated_at=now),
                         custom_ids)
 
 
@@ -191,10 +192,7 @@ async def refresh(ctx: JobContext) -> JobSummary:
             remotes = await asyncio.gather(*(
                 api.retrieve(client, ctx.settings, ctx.endpoint, b.id) for b in live))
             for remote in remotes:
-                store.update_batch(
-                    remote.id, status=remote.status, output_file_id=remote.output_file_id,
-                    error_file_id=remote.error_file_id, total=remote.total,
-                    completed=remote.completed, failed=remote.failed, errors=remote.errors)
+                store.update_batch(remote.id, **remote.seen())
         for b in store.batches(job.id):
             if b.status in TERMINAL_STATES and not b.fetched:
                 await _fetch(ctx, b)

@@ -38,9 +38,7 @@ from .jsonl import Outcome, build_line, custom_id_for
 from .lifecycle import JobContext, Limits
 from .split import fits
 
-__all__ = [
-    "Prepared",
-    "prepare_lines",
+__all__ = [  # the ways in (re-exported by the package); ``prepare_lines`` is the batch's own
     "submit_requests",
     "asubmit_requests",
     "submit_prompts",

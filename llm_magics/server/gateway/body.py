@@ -15,8 +15,9 @@ from starlette.types import Message, Receive, Scope
 
 from ..constants import BODY_TOTAL_TIMEOUT_S, OVERSIZE_DRAIN_BYTES
 from ..openai_shapes import ErrorReply
+from ..upload_limit import content_length
 
-__all__ = ["BodyGone", "body_too_large", "content_length", "read_body", "replay"]
+__all__ = ["BodyGone", "body_too_large", "read_body", "replay"]
 
 
 _CLOSE = {"connection": "close"}
@@ -40,16 +41,6 @@ def _too_slow(idle_s: float) -> ErrorReply:
         408, f"The request body did not arrive in time (a pause over {idle_s:g}s, or over "
         f"{BODY_TOTAL_TIMEOUT_S:g}s in all); send the body at once.", code="request_timeout",
         headers=_CLOSE)
-
-
-def content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
 
 
 async def _next(receive: Receive, idle_s: float, deadline: float) -> Message:

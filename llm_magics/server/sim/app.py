@@ -18,9 +18,8 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from ..auth import BearerKeys
-from ..batch_api import build_router
 from ..chat_request import read_json
-from ..error_handlers import install_error_handlers
+from ..openai_app import openai_app
 from ..openai_shapes import ErrorReply, bad_request, dumps, error_response
 from . import chat
 from .batch import BatchStore
@@ -98,18 +97,10 @@ def create_app(config: SimConfig | None = None) -> SimApp:
         state.closing = True
         await state.batches.close()
 
-    app = SimApp(
-        title="llm-magics simulator",
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-        lifespan=lifespan,
-    )
+    app = openai_app(SimApp, "llm-magics simulator", lifespan, chat.router,
+                     lambda request: request.app.state.sim.batches)
     app.sim = state
     app.state.sim = state
-    app.include_router(chat.router)
-    app.include_router(build_router(lambda request: request.app.state.sim.batches))
-    install_error_handlers(app)
 
     @app.get("/_sim/health")
     async def _health() -> Response:

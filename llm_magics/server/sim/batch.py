@@ -21,7 +21,7 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from starlette.responses import Response
 
@@ -46,6 +46,7 @@ from .chat import complete_once
 if TYPE_CHECKING:
     from .state import SimState
 
+T = TypeVar("T")
 
 @dataclass
 class StoredFile:
@@ -63,6 +64,23 @@ class RunningBatch:
     cancelled: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
 
+class _Table(dict[str, T]):
+    """Stored objects by id, oldest first; an unknown id is OpenAI's 404."""
+
+    def __init__(self, missing: str, param: str) -> None:
+        super().__init__()
+        self.missing, self.param = missing, param
+
+    def find(self, key: str) -> T:
+        found = self.get(key)
+        if found is None:
+            raise not_found(self.missing.format(id=key), param=self.param)
+        return found
+
+    def newest_first(self) -> list[T]:
+        return list(reversed(self.values()))
+
+
 class BatchStore:
     """In-memory files and batches plus the tasks that drive each batch's lifecycle.
 
@@ -73,8 +91,8 @@ class BatchStore:
 
     def __init__(self, state: SimState) -> None:
         self.state = state
-        self.stored: dict[str, StoredFile] = {}
-        self.running: dict[str, RunningBatch] = {}
+        self.stored: _Table[StoredFile] = _Table("No such File object: {id}", "id")
+        self.running: _Table[RunningBatch] = _Table("No batch found with id '{id}'.", "batch_id")
 
     # ---------------------------------------------------------------- files
 
@@ -89,37 +107,25 @@ class BatchStore:
         return record
 
     def files(self) -> list[FileRecord]:
-        return [f.record for f in reversed(self.stored.values())]
-
-    def _stored(self, file_id: str) -> StoredFile:
-        stored = self.stored.get(file_id)
-        if stored is None:
-            raise not_found(f"No such File object: {file_id}", param="id")
-        return stored
+        return [f.record for f in self.stored.newest_first()]
 
     def get_file(self, file_id: str) -> FileRecord:
-        return self._stored(file_id).record
+        return self.stored.find(file_id).record
 
     async def file_content(self, file_id: str) -> Response:
-        return Response(self._stored(file_id).content, media_type="application/octet-stream")
+        return Response(self.stored.find(file_id).content, media_type="application/octet-stream")
 
     def delete_file(self, file_id: str) -> None:
-        self._stored(file_id)
+        self.stored.find(file_id)
         del self.stored[file_id]
 
     # ---------------------------------------------------------------- batches
 
     def batches(self) -> list[ServedBatch]:
-        return [b.record for b in reversed(self.running.values())]
-
-    def _running(self, batch_id: str) -> RunningBatch:
-        batch = self.running.get(batch_id)
-        if batch is None:
-            raise not_found(f"No batch found with id '{batch_id}'.", param="batch_id")
-        return batch
+        return [b.record for b in self.running.newest_first()]
 
     def get_batch(self, batch_id: str) -> ServedBatch:
-        return self._running(batch_id).record
+        return self.running.find(batch_id).record
 
     def create_batch(self, input_file: FileRecord, endpoint: str, window: str,
                      metadata: dict[str, Any] | None) -> ServedBatch:
@@ -132,7 +138,7 @@ class BatchStore:
         return record
 
     def cancel_batch(self, batch_id: str) -> ServedBatch:
-        batch = self._running(batch_id)
+        batch = self.running.find(batch_id)
         record = batch.record
         if record.status in TERMINAL:
             raise ErrorReply(409, f"Cannot cancel a batch with status '{record.status}'.",
@@ -285,3 +291,4 @@ class BatchStore:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+

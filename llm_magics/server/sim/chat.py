@@ -14,15 +14,15 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.responses import Response
 
 from ..chat_request import read_json
 from ..chat_request import validate_chat as validate_body
+from ..event_stream import EventStream
 from ..openai_shapes import (
     SSE_DONE,
     ChatCompletionRequest,
@@ -159,21 +159,6 @@ def _bad_body(req: ChatCompletionRequest, config: SimConfig, completion_id: str,
     return Response(dumps(empty), media_type="application/json", headers=headers)
 
 
-class _TrackedStream(StreamingResponse):
-    """A streaming response that runs ``on_close`` however it ends (even never started)."""
-
-    def __init__(self, content: AsyncIterator[bytes], on_close: Callable[[], None],
-                 headers: Mapping[str, str]) -> None:
-        super().__init__(content, media_type="text/event-stream", headers=headers)
-        self._on_close = on_close
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self._on_close()
-
-
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request) -> Response:
     state = sim_state(request)
@@ -239,7 +224,7 @@ async def _answer(request: Request, state: SimState, body: Any) -> Response:
                 completion_tokens=completion_tokens,
             )
             handed_off = True
-            return _TrackedStream(stream, stats.leave, headers)
+            return EventStream(stream, stats.leave, headers)
 
         delay = config.latency_s + directives.sleep_s + config.token_latency_s * completion_tokens
         if delay:

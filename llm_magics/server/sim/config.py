@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ..config_checks import check_limits, check_positive
+
 DEFAULT_MODELS = ("sim-small", "sim-large", "gpt-4o-mini", "gpt-4o")
 BAD_BODIES = ("html", "no_choices")
 
@@ -145,12 +147,8 @@ class SimConfig:
             raise ValueError(f"bad_body must be one of {', '.join(BAD_BODIES)}")
         if self.answer_tokens < 1:
             raise ValueError("answer_tokens must be >= 1")
-        for name in ("rpm", "tpm"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1 or None (no limit)")
-        if self.batch_time_scale <= 0:
-            raise ValueError("batch_time_scale must be > 0")
+        check_limits(self, ("rpm", "tpm"))
+        check_positive(self, ("batch_time_scale",))
         for name in ("error_status", "fail_status"):
             value = getattr(self, name)
             if value is not None and not 100 <= value <= 599:
