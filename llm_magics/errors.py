@@ -19,6 +19,8 @@ Hierarchy::
     ├── BudgetExceededError           not sent: it could have taken the run past max_cost_usd
     └── CancelledError                the user stopped the call (Stop button, interrupt)
 
+    DeadlineWarning (a UserWarning)   the rate limits cannot finish a run before its deadline
+
 Errors are also *values*: a fan-out returns them in the failed rows, so they
 carry context (status, request id, retryable) and compare by content.
 """
@@ -42,6 +44,7 @@ __all__ = [
     "OutputValidationError",
     "BudgetExceededError",
     "CancelledError",
+    "DeadlineWarning",
 ]
 
 
@@ -168,3 +171,7 @@ class BudgetExceededError(LLMError):
 
 class CancelledError(LLMError):
     """The call was stopped by the user."""
+
+
+class DeadlineWarning(UserWarning):
+    """Warned up front when the known rate limits cannot finish a run by its deadline."""

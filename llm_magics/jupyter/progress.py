@@ -20,13 +20,15 @@ from ..core.progress import FanoutTracker, ProgressReporter, summary
 __all__ = ["FanoutProgress", "show_widget"]
 
 _COUNTERS = ("state", "total", "done", "errors", "cached", "retries", "rate_limited", "tokens",
-             "cost_usd", "cap_usd", "spent_usd", "projected_usd", "rate", "eta_s", "paused_s")
+             "cost_usd", "cap_usd", "spent_usd", "projected_usd", "rate", "eta_s", "paused_s",
+             "deadline_left_s", "note")
 """The traits a tracker snapshot sets, and what the label is rendered from."""
 
 
 class FanoutProgress(widgets.VBox):
-    """Live progress of a fan-out: done/total, rate, ETA, tokens, cost (of cap, projected), errors,
-    retries, 429s.
+    """Live progress of a fan-out: done/total, rate, ETA, time left before the deadline,
+    tokens, cost (of the cap, and projected), errors, retries, 429s, and what changed (a batch
+    given up on).
 
     Built from standard ipywidgets (a bar and an HTML line), so it renders in
     JupyterLab, Notebook 7, VS Code and saved outputs without a frontend
@@ -54,6 +56,9 @@ class FanoutProgress(widgets.VBox):
     rate = traitlets.Float(None, allow_none=True, help="Rows answered per second.")
     eta_s = traitlets.Float(None, allow_none=True, help="Seconds left at the current rate.")
     paused_s = traitlets.Float(0.0, help="Seconds the endpoint stays paused after a 429.")
+    deadline_left_s = traitlets.Float(None, allow_none=True,
+                                      help="Seconds left before the run's deadline (None: none).")
+    note = traitlets.Unicode("", help="What the run is doing when that is news (a switch).")
     state = traitlets.Unicode("running", help="running, done, failed or cancelled.")
     title = traitlets.Unicode("", help="What is running, shown before the counters.")
 
@@ -78,8 +83,7 @@ class FanoutProgress(widgets.VBox):
 
     @traitlets.observe("total", "done", "errors", "retries", "rate_limited", "cached",
                        "tokens", "cost_usd", "cap_usd", "spent_usd", "projected_usd", "rate",
-                       "eta_s",
-                       "paused_s", "state", "title")
+                       "eta_s", "paused_s", "deadline_left_s", "note", "state", "title")
     def _on_change(self, _change: Any) -> None:
         self._render()
 

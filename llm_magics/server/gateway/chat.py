@@ -18,6 +18,7 @@ from starlette.responses import Response
 from ... import errors
 from ...core.tokens import estimate_request_tokens
 from ..chat_request import read_json
+from ..event_stream import EventStream
 from ..openai_shapes import dumps, model_not_found
 from .chat_model import validate_gateway_chat
 from .disconnect import ClientGone, unless_disconnected
@@ -28,7 +29,7 @@ from .relay import (
     to_core_request,
     to_openai_error,
 )
-from .sse import EventStream, sse_frames
+from .sse import SSE_HEADERS, sse_frames
 from .state import GatewayState, gateway_state
 from .tenants import tenant_of
 
@@ -111,4 +112,4 @@ async def chat_completions(request: Request) -> Response:
         first, stream, model=model, include_usage=req.include_usage,
         on_error=lambda err: to_openai_error(err, gw.upstream).body,
     )
-    return EventStream(frames, on_close=stream.aclose)
+    return EventStream(frames, on_close=stream.aclose, headers=SSE_HEADERS)
