@@ -49,6 +49,7 @@ from .answers import (
 from .config import SimConfig
 from .connection import client_gone, drop_connection
 from .faults import FaultPlan
+from .packed import packed_answer
 from .state import SimState
 
 router = APIRouter()
@@ -97,6 +98,9 @@ def validate_chat(body: Any, config: SimConfig) -> ChatCompletionRequest:
 def plan_answers(
     body: Mapping[str, Any], req: ChatCompletionRequest, config: SimConfig, directives: Directives
 ) -> list[Answer]:
+    packed = packed_answer(body, config)
+    if packed is not None:
+        return [packed]
     return [compute_answer(body, config, i, directives) for i in range(req.n or 1)]
 
 

@@ -90,6 +90,11 @@ class SimConfig:
         metadata={"help": "hold every chat request this long before the status line, streams "
                           "too (the client leaving ends the hold)"},
     )
+    pack_fault_rate: float = field(
+        default=0.0,
+        metadata={"help": "share of items in a packed reply (pack=N) whose answer is dropped, "
+                          "duplicated or not a string (picked by a hash of the item and seed)"},
+    )
     seed: int | None = field(
         default=0, metadata={"help": "seed of the fault dice (same seed + order = same faults)"}
     )
@@ -129,6 +134,7 @@ class SimConfig:
             "malformed_rate",
             "truncate_rate",
             "bad_body_rate",
+            "pack_fault_rate",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -187,6 +193,7 @@ _FLOATS = {
     "malformed_rate",
     "truncate_rate",
     "bad_body_rate",
+    "pack_fault_rate",
     "retry_after_s",
     "stall_headers_s",
     "batch_step_s",
