@@ -12,6 +12,10 @@ Faults, only ever in a packed reply (the row sent alone is answered cleanly):
                                             answers), or not a string
     pack_fault_rate                         that share of items, picked by a hash of the item
                                             and the seed, get one of the three
+
+An item whose prompt forces a status (``STATUS:400``) is left out too: only
+sent alone can it get that status. A packed reply is cut at the body's
+``max_tokens`` like any other (``finish_reason`` "length").
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...core.packing import unpack_items
-from .answers import Answer, compute_answer, split_pieces
+from .answers import Answer, compute_answer, parse_directives, split_pieces
 from .config import SimConfig
 
 __all__ = ["packed_answer", "PACK_FAULTS"]
@@ -35,6 +39,8 @@ _DIRECTIVE = re.compile(r"\s*PACKED:(drop|dup|bad)\b")
 def _fault(prompt: str, config: SimConfig) -> str | None:
     if match := _DIRECTIVE.match(prompt):
         return match.group(1)
+    if parse_directives(prompt).status is not None:
+        return "drop"
     if not config.pack_fault_rate:
         return None
     digest = hashlib.sha256(f"{config.seed}:{prompt}".encode()).digest()
@@ -64,4 +70,8 @@ def packed_answer(body: Mapping[str, Any], config: SimConfig) -> Answer | None:
         row = {"model": body.get("model"),
                "messages": [*shared, {"role": "user", "content": prompt}]}
         entries += _entries(item_id, compute_answer(row, config).text, _fault(prompt, config))
-    return Answer(split_pieces(json.dumps({"answers": entries}, ensure_ascii=False)), "stop")
+    pieces = split_pieces(json.dumps({"answers": entries}, ensure_ascii=False))
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    if isinstance(limit, int) and 0 < limit < len(pieces):
+        return Answer(pieces[:limit], "length")
+    return Answer(pieces, "stop")
