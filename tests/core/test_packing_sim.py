@@ -94,6 +94,14 @@ def test_a_row_that_fails_alone_is_an_error_in_its_slot(sim):
     assert calls(sim) == 2
 
 
+def test_a_pack_too_long_for_the_context_has_its_rows_sent_alone(sim):
+    sim.configure(context_tokens=60)
+    out = llm_magics.map(PROMPTS[:10], pack=10, cache=False)
+    assert sim.stats["client_errors"] == 1
+    assert calls(sim) == 1 + 10
+    assert [str(r) for r in out] == [own(sim, p) for p in PROMPTS[:10]]
+
+
 def test_a_failed_packed_request_is_each_of_its_rows_error_not_n_more_calls(sim):
     sim.configure(fail_status=503)
     out = llm_magics.map(PROMPTS[:6], pack=3, cache=False, max_retries=0)

@@ -21,13 +21,12 @@ from ..types import Request, Response
 
 __all__ = ["PackedRequests"]
 
-_ROW_ERRORS_RESENT = (errors.InvalidRequestError, errors.OutputValidationError)
-"""A packed request that fails with these may fail for being packed (too long for the
-context, an answer that is not the schema): its rows get their own chance alone."""
-
 
 def _resent_alone(error: Outcome) -> bool:
-    return isinstance(error, _ROW_ERRORS_RESENT) and not isinstance(
+    """A packed request the server refused as a bad request may be refused for being packed
+    (too long for the context): its rows get their own chance alone. Any other failure (a
+    5xx after retries, a timeout, an unknown model) would fail each row alike."""
+    return isinstance(error, errors.InvalidRequestError) and not isinstance(
         error, errors.ModelNotFoundError)
 
 

@@ -91,8 +91,16 @@ async def retrieve_model(model_id: str, request: Request) -> Response:
 
 
 def validate_chat(body: Any, config: SimConfig) -> ChatCompletionRequest:
-    """Parse a chat body the way OpenAI rejects it: 400 with ``param``, 404 for the model."""
-    return validate_body(body, config.models.__contains__)
+    """Parse a chat body the way OpenAI rejects it: 400 with ``param``, 404 for the model,
+    400 ``context_length_exceeded`` past ``context_tokens``."""
+    req = validate_body(body, config.models.__contains__)
+    tokens = estimate_prompt_tokens(req.messages)
+    if config.context_tokens is not None and tokens > config.context_tokens:
+        raise ErrorReply(
+            400, f"This model's maximum context length is {config.context_tokens} tokens. "
+            f"However, your messages resulted in {tokens} tokens.", param="messages",
+            code="context_length_exceeded")
+    return req
 
 
 def plan_answers(

@@ -90,6 +90,11 @@ class SimConfig:
         metadata={"help": "hold every chat request this long before the status line, streams "
                           "too (the client leaving ends the hold)"},
     )
+    context_tokens: int | None = field(
+        default=None,
+        metadata={"help": "chat requests whose prompt is longer than this many tokens get "
+                          "400 context_length_exceeded; none = no limit"},
+    )
     pack_fault_rate: float = field(
         default=0.0,
         metadata={"help": "share of items in a packed reply (pack=N) whose answer is dropped, "
@@ -153,7 +158,7 @@ class SimConfig:
             raise ValueError(f"bad_body must be one of {', '.join(BAD_BODIES)}")
         if self.answer_tokens < 1:
             raise ValueError("answer_tokens must be >= 1")
-        check_limits(self, ("rpm", "tpm"))
+        check_limits(self, ("rpm", "tpm", "context_tokens"))
         check_positive(self, ("batch_time_scale",))
         for name in ("error_status", "fail_status"):
             value = getattr(self, name)
@@ -202,8 +207,9 @@ _FLOATS = {
     "batch_expire_after_fraction",
     "batch_stall_after_fraction",
 }
-_INTS = {"answer_tokens", "rpm", "tpm", "error_status", "fail_status", "seed"}
+_INTS = {"answer_tokens", "rpm", "tpm", "error_status", "fail_status", "seed", "context_tokens"}
 _NULLABLE = {"rpm", "tpm", "fail_status", "seed", "api_key", "batch_expire_after_fraction",
+             "context_tokens",
              "batch_stall_after_fraction", "retry_after_s"}
 
 
