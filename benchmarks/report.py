@@ -183,8 +183,9 @@ def headline(scenarios: dict[str, Any]) -> list[str]:
             for k, v in c.items()) + ".")
     if "packing" in ok and "rows_per_min_ratio" in ok["packing"]:
         pk = ok["packing"]
-        costs = ", ".join(f"{k} system prompt {pk[f'cost_ratio_{k}']:.2f}"
-                          for k in ("none", "shared") if f"cost_ratio_{k}" in pk)
+        costs = ", ".join(f"{label} {pk[f'cost_ratio_{k}']:.2f}" for k, label in (
+            ("none", "without a system prompt"), ("shared", "with a shared system prompt"))
+            if f"cost_ratio_{k}" in pk)
         out.append(f"Row packing: {pk['rows_per_min_ratio']:.1f}x the rows per minute under "
                    f"the same RPM limit; cost per row packed / unpacked: {costs}.")
     if "faults" in ok:

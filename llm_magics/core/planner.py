@@ -168,7 +168,7 @@ def decide(estimate: Estimate, rates: Rates, *, deadline_s: float | None,
     cost = {"async": estimate.cost_usd, "batch": batched.batch_cost_usd}
     if mode != "auto":
         choice, reason = mode, f'mode="{mode}" was asked for'
-    elif estimate.pack > 1:
+    elif estimate.pack > 1 and calls:
         choice, reason = "async", (f"pack={estimate.pack} sends {estimate.pack} rows per "
                                    "request, which only async does")
     else:
