@@ -109,6 +109,13 @@ def test_a_failed_packed_request_is_each_of_its_rows_error_not_n_more_calls(sim)
     assert calls(sim) == 2
 
 
+def test_a_pack_that_outlives_the_deadline_is_each_rows_deadline_error(sim):
+    sim.configure(hang_rate=1.0)
+    out = llm_magics.map(PROMPTS[:6], pack=3, cache=False, deadline="2s")
+    assert all(isinstance(r, errors.DeadlineExceededError) for r in out)
+    assert calls(sim) == 2  # nothing re-sent alone after the deadline
+
+
 def test_rows_pay_for_their_pack_between_them(sim):
     stats = CallStats()
     llm_magics.map(PROMPTS, pack=10, cache=False, stats=stats)
