@@ -282,7 +282,9 @@ async def amap(
     A prompt the packed answer misses or garbles is re-sent alone. Async (and
     auto, which then runs async) only; text answers only.
     ``on_result(i, outcome)`` is called as each prompt finishes (async and queue
-    modes), e.g. to drive a progress bar in a script.
+    modes), e.g. to drive a progress bar in a script. ``max_cost_usd=`` caps what
+    the run may spend: prompts that could pass it are ``BudgetExceededError`` in
+    their slots, unsent (a batch over the cap is not submitted at all).
     """
     prompts = builtins.list(prompts)
     ends = deadline_at(deadline)
@@ -319,8 +321,8 @@ def plan(
         >>> plan([f"Define {w}" for w in words], deadline="2d")     # doctest: +SKIP
 
     Nothing is sent and no local model is started; rows already cached count as
-    free and instant. ``max_cost_usd`` is carried on the plan as given. With
-    ``pack`` the async column is the packed run (and ``"auto"`` picks it).
+    free and instant. ``max_cost_usd`` (default: the setting) is carried on the plan.
+    With ``pack`` the async column is the packed run (and ``"auto"`` picks it).
     """
     call, exact = plan_call({"model": model, "concurrency": concurrency, **options})
     requests = build_requests(builtins.list(prompts), call, system=system)

@@ -27,6 +27,7 @@ __all__ = [
     "PACK_AUTO_ANSWER_TOKENS",
     "PACK_AUTO_MAX_ROWS",
     "PACK_ROW_OVERHEAD_TOKENS",
+    "BUDGET_COMPLETION_BOUND",
 ]
 
 # -- response cache ------------------------------------------------------------------------------
@@ -118,3 +119,9 @@ PACK_AUTO_MAX_ROWS = 20
 PACK_ROW_OVERHEAD_TOKENS = 12
 """Tokens of JSON framing per row in a packed answer ({"id": "7", "answer": "..."},), for
 estimates and for a packed request's max_tokens when its rows set one."""
+
+# -- budgets -------------------------------------------------------------------------------------
+BUDGET_COMPLETION_BOUND = 1024
+"""Answer tokens a call without ``max_tokens`` is assumed to take at most, when ``max_cost_usd``
+reserves its worst case. Long enough for most answers, short enough that a small cap still lets
+calls run side by side; a request with ``max_tokens`` is bounded by that instead, exactly."""

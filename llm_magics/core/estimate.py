@@ -22,7 +22,7 @@ from typing import Any
 
 from .. import errors
 from .constants import PACK_ROW_OVERHEAD_TOKENS
-from .cost import cost_usd
+from .cost import Prices, cost_usd
 from .packing import pack_rows, pack_size, packable_groups
 from .policy.cache import ResponseCache
 from .tokens import DEFAULT_COMPLETION_ESTIMATE, estimate_prompt_tokens
@@ -73,12 +73,14 @@ def estimate_requests(
     cache: ResponseCache | None = None,
     completion_tokens: int | None = None,
     pack: int | str | None = None,
+    prices: Prices | None = None,
 ) -> Estimate:
     """Price ``requests`` (as a fan-out gets them: ``None``/errors are rows that send nothing).
 
     ``completion_tokens`` is the assumed answer length; without it each request's
     ``max_tokens`` is used, else ``DEFAULT_COMPLETION_ESTIMATE``. Identical requests
     count once and cached ones not at all, exactly as the fan-out will send them.
+    ``prices`` are the user's (the ``prices`` setting), winning over the table.
     With ``pack=`` the calls and tokens are those of the packed requests
     (``core.packing``), each row's answer framed as one JSON entry.
     """
@@ -109,8 +111,8 @@ def estimate_requests(
         prompt_tokens=prompt,
         completion_tokens_per_call=assumed,
         completion_tokens=completion,
-        cost_usd=cost_usd(model, usage),
-        batch_cost_usd=cost_usd(model, usage, batch=True),
+        cost_usd=cost_usd(model, usage, prices=prices),
+        batch_cost_usd=cost_usd(model, usage, batch=True, prices=prices),
         pack=size,
     )
 

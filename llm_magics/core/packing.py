@@ -115,8 +115,13 @@ def packable_groups(requests: Mapping[str, Request], size: int) -> list[list[str
     return packs + alone
 
 
-def pack_rows(rows: list[Request], keys: list[str] | None = None) -> Packed:
-    """The packed request for ``rows`` (which share everything but their last message's text)."""
+def pack_rows(rows: list[Request], keys: list[str] | None = None, *,
+              answer_bound: int | None = None) -> Packed:
+    """The packed request for ``rows`` (which share everything but their last message's text).
+
+    Rows with ``max_tokens`` give the pack room for each of their answers and its
+    framing; ``answer_bound`` does the same for rows without one (a budget's bound).
+    """
     first = rows[0]
     ids = [str(i + 1) for i in range(len(rows))]
     items = [{"id": i, "prompt": r.messages[-1]["content"]} for i, r in zip(ids, rows, strict=True)]
@@ -126,6 +131,8 @@ def pack_rows(rows: list[Request], keys: list[str] | None = None) -> Packed:
     for name in _MAX_TOKEN_FIELDS:
         if first.params.get(name):
             params[name] = len(rows) * (first.params[name] + PACK_ROW_OVERHEAD_TOKENS)
+    if answer_bound is not None and first.max_tokens is None:
+        params["max_tokens"] = len(rows) * (answer_bound + PACK_ROW_OVERHEAD_TOKENS)
     request = Request([*first.messages[:-1], {"role": "user", "content": content}],
                       first.model, first.base_url, params, first.priority)
     return Packed(request, ids, keys if keys is not None else [r.cache_key() for r in rows])

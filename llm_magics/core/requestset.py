@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from .. import errors
+from .budget import Budget
 from .engine import CallStats
 from .policy.cache import ResponseCache
 from .types import Outcome, Request, Response
@@ -35,6 +36,7 @@ class Sendable(Protocol):
     (a ``RequestSet``, or the packs over one: ``core.backends.packed``)."""
 
     stats: CallStats
+    budget: Budget | None
 
     @property
     def pending(self) -> Mapping[str, Request]: ...
@@ -46,7 +48,8 @@ class RequestSet:
     """The requests of one run, grouped by cache key; results fill in as answers arrive.
 
     ``on_result(i, outcome)`` fires once per input position, in completion order
-    (pass-through items and cache hits first, at construction).
+    (pass-through items and cache hits first, at construction). ``budget`` is the
+    run's ``max_cost_usd`` (``core.budget``), which every backend honours.
     """
 
     def __init__(
@@ -56,8 +59,10 @@ class RequestSet:
         cache: ResponseCache | None = None,
         stats: CallStats | None = None,
         on_result: OnResult | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.stats = stats if stats is not None else CallStats()
+        self.budget = budget
         self.cache = cache
         self.on_result = on_result
         self.results: list[Outcome | None] = [None] * len(requests)

@@ -92,6 +92,9 @@ class _LLMAccessor:
         splits the answer back per row: fewer requests under an rpm limit. A row
         the packed answer misses or garbles is re-sent alone. Async (and auto,
         which then runs async) only; text answers only (not with ``schema=``).
+        ``max_cost_usd=`` caps what the apply may spend, in every mode: rows that
+        could pass it are not sent and fail with ``BudgetExceededError`` (NA with
+        ``errors="coerce"``); a re-run with a higher cap sends only them.
         Other keyword arguments are settings (``base_url``, ``timeout``,
         ``max_retries``...) or request fields (``temperature``, ``max_tokens``...).
         """
@@ -127,7 +130,8 @@ class _LLMAccessor:
             self._obj, template, system=system, schema=schema, options=options)
         store = get_engine().cache_for(call.settings, cache) if exact else None
         return estimate_requests(requests, model=call.endpoint.model, cache=store,
-                                 completion_tokens=completion_tokens, pack=pack)
+                                 completion_tokens=completion_tokens, pack=pack,
+                                 prices=call.settings.prices)
 
     def plan(
         self,
@@ -152,7 +156,7 @@ class _LLMAccessor:
 
         Rows already cached count as free and instant; time is worked out at the
         known limits (``rpm``, ``tpm``, ``concurrency``). In a notebook the plan
-        shows as a small table. ``max_cost_usd`` is carried on the plan as given.
+        shows as a small table. ``max_cost_usd`` (default: the setting) is carried on the plan.
         """
         ends = deadline_at(deadline)
         options = {"model": model, "concurrency": concurrency, "rpm": rpm, "tpm": tpm, **params}

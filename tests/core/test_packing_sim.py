@@ -116,6 +116,21 @@ def test_a_pack_that_outlives_the_deadline_is_each_rows_deadline_error(sim):
     assert calls(sim) == 2  # nothing re-sent alone after the deadline
 
 
+def test_under_a_cap_a_pack_reserves_and_spends_as_one_call(sim):
+    stats = CallStats()
+    out = llm_magics.map(PROMPTS[:10], pack=10, cache=False, model="gpt-4o-mini",
+                         max_cost_usd=1.0, stats=stats)
+    assert [str(r) for r in out] == [own(sim, p, model="gpt-4o-mini") for p in PROMPTS[:10]]
+    assert calls(sim) == 1 and 0 < stats.cost_usd < 1.0
+
+
+def test_a_pack_whose_worst_case_passes_the_cap_is_each_rows_budget_error(sim):
+    out = llm_magics.map(PROMPTS[:10], pack=10, cache=False, model="gpt-4o-mini",
+                         max_cost_usd=1e-6)
+    assert all(isinstance(r, errors.BudgetExceededError) for r in out)
+    assert calls(sim) == 0
+
+
 def test_rows_pay_for_their_pack_between_them(sim):
     stats = CallStats()
     llm_magics.map(PROMPTS, pack=10, cache=False, stats=stats)

@@ -3,14 +3,16 @@
 A fan-out backend (in-process async, the Celery queue) only implements
 ``execute(requests, work, job)``: send ``requests.pending`` and report each
 answer with ``requests.finish``. Everything around it is here, once: the
-tracker and its display, dedupe + cache lookup, the stop marker for rows never
-sent, flushing the cache however the run ends, the final state.
+tracker and its display, dedupe + cache lookup, the run's budget
+(``max_cost_usd``, shared by every call), the stop marker for rows never sent,
+flushing the cache however the run ends, the final state.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..budget import Budget
 from ..engine import get_engine
 from ..jobs import FanoutJob, NotSent
 from ..loop_thread import submit
@@ -33,8 +35,9 @@ class FanoutBackend:
         raise NotImplementedError
 
     async def start(self, work: Work) -> FanoutJob:
+        budget = Budget.for_run(work.settings, work.requests)  # an unpriced cap fails here
         tracker = FanoutTracker(len(work.requests), stats=work.stats, title=work.title,
-                                deadline_at=work.deadline_at)
+                                deadline_at=work.deadline_at, budget=budget)
         job = FanoutJob(tracker, work.finalize)
         reporter = open_progress(tracker, enabled=work.progress,
                                  on_stop=job.cancel if work.background else None)
@@ -60,7 +63,7 @@ class FanoutBackend:
                     try:
                         cache = get_engine().cache_for(work.settings, work.use_cache)
                         requests = RequestSet(sent, cache=cache, stats=tracker.stats,
-                                              on_result=on_result)
+                                              on_result=on_result, budget=budget)
                         if requests.pending:
                             await self.execute(requests, work, job)
                         display.state = "cancelled" if job.cancel_requested else "done"

@@ -13,6 +13,7 @@ the second pass sends them one by one through ``send_pending``.
 from __future__ import annotations
 
 from ... import errors
+from ..constants import BUDGET_COMPLETION_BOUND
 from ..engine import CallStats
 from ..jobs import NotSent
 from ..packing import Packed, pack_rows, packable_groups, row_answers
@@ -37,12 +38,16 @@ class PackedRequests:
         self.rows = rows
         self.stats = CallStats()
         """The packed calls' own counters: rows are counted in ``rows.stats`` as they land."""
+        self.budget = rows.budget
+        """A pack reserves and spends as one call; under a cap its answer is bounded as its
+        rows' would be, so its worst case is theirs (``core.budget``)."""
+        bound = None if rows.budget is None else BUDGET_COMPLETION_BOUND
         self.packs: dict[str, Packed] = {}
         self.pending: dict[str, Request] = {}
         for keys in packable_groups(rows.pending, size):
             if len(keys) < 2:
                 continue  # a pack of one is the row alone: the second pass sends it
-            packed = pack_rows([rows.pending[k] for k in keys], keys)
+            packed = pack_rows([rows.pending[k] for k in keys], keys, answer_bound=bound)
             key = packed.request.cache_key()
             self.packs[key] = packed
             self.pending[key] = packed.request
