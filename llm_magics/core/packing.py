@@ -92,8 +92,8 @@ def pack_size(pack: int | str | None, requests: Iterable[Request] = ()) -> int:
 def _group_key(request: Request) -> str | None:
     """What rows must share to pack together; ``None`` for a row that must go alone."""
     last = request.messages[-1]
-    if last.get("role") != "user" or not isinstance(last.get("content"), str) or set(last) != {
-            "role", "content"}:
+    if set(last) != {"role", "content"} or last["role"] != "user" or not isinstance(
+            last["content"], str):
         return None
     if any(request.params.get(p) for p in _UNPACKABLE_PARAMS):
         return None
@@ -103,7 +103,7 @@ def _group_key(request: Request) -> str | None:
 
 def packable_groups(requests: Mapping[str, Request], size: int) -> list[list[str]]:
     """Row keys in packs of up to ``size`` (first-seen order); a pack of one is a row alone."""
-    groups: dict[str | None, list[str]] = {}
+    groups: dict[str, list[str]] = {}
     alone: list[list[str]] = []
     for key, request in requests.items():
         group = _group_key(request) if size > 1 else None
