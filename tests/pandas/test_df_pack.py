@@ -8,10 +8,13 @@ import pytest
 from llm_magics import errors
 from llm_magics.core.constants import PACK_ROW_OVERHEAD_TOKENS
 from llm_magics.core.cost import cost_usd
+from llm_magics.core.engine import get_engine
 from llm_magics.core.packing import pack_rows
+from llm_magics.core.settings import resolve
 from llm_magics.core.tokens import estimate_prompt_tokens
 from llm_magics.core.types import Request, Usage
 from llm_magics.server.sim.answers import expected_answer
+from tests.support.waiting import wait_until
 
 
 def words(n: int) -> pd.DataFrame:
@@ -66,3 +69,19 @@ def test_estimate_prices_the_packed_requests(llm):
         "gpt-4o-mini", Usage(est.prompt_tokens, est.completion_tokens)))
     assert "packed 10 rows per request" in str(est)
     assert llm.stats["chat_requests"] == 0
+
+
+def test_a_stopped_packed_apply_keeps_finished_packs_and_a_rerun_sends_only_the_rest(llm):
+    llm.configure(latency_s=0.3)  # ten packs two at a time: 1.5 s, a wide window to stop in
+    df = words(40)
+    job = df.llm.apply("Define {w}", pack=4, concurrency=2, background=True, progress=False)
+    wait_until(lambda: llm.stats["chat_requests"] >= 3)
+    assert job.cancel() is True
+    assert job.wait(timeout=10).done()
+    first = llm.stats["chat_requests"]
+    assert 3 <= first < 10
+    assert len(get_engine().cache_for(resolve(), None)) == 4 * first  # every finished pack
+    assert job.progress["state"] == "cancelled" and job.progress["done"] == 4 * first
+    out = df.llm.apply("Define {w}", pack=4, concurrency=2, progress=False)
+    assert llm.stats["chat_requests"] == 10  # the packs not sent before, and no others
+    assert out.notna().all()
