@@ -47,7 +47,8 @@ class Estimate:
     cost_usd: float | None
     batch_cost_usd: float | None
     pack: int = 1
-    """Rows per request (``pack=``): the calls and tokens above are those of the packs."""
+    """Rows per request (``pack=``), 1 when no row is packed: the calls and tokens above are
+    those of the packs and of the rows sent alone."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,7 +114,7 @@ def estimate_requests(
         completion_tokens=completion,
         cost_usd=cost_usd(model, usage, prices=prices),
         batch_cost_usd=cost_usd(model, usage, batch=True, prices=prices),
-        pack=size,
+        pack=size if packed_rows else 1,
     )
 
 

@@ -63,9 +63,9 @@ def plan_work(work: Work, mode: str = "auto", *, exact: bool = True,
 class AutoBackend:
     name = "auto"
     returns_at_once = False
-    packs_rows = True
-    """With ``pack=`` the plan is async: the Batch API sends one row per request."""
     """Decided per run: ``pipeline.hands_back_at_once`` reads the chosen mode off ``job.plan``."""
+    packs_rows = True
+    """With rows to pack the plan is async: the Batch API sends one row per request."""
 
     def endpoint_for(self, settings: Settings) -> Endpoint:
         return resolve_endpoint(settings)
