@@ -139,7 +139,8 @@ async def ours(base_url: str, prompts: list[str], concurrency: int, *,
 
     stats = llm_magics.CallStats()
     use_cache = settings.pop("cache", None)
-    results = await llm_magics.amap(prompts, concurrency=concurrency, model=MODEL,
+    model = settings.pop("model", MODEL)
+    results = await llm_magics.amap(prompts, concurrency=concurrency, model=model,
                                     base_url=base_url, api_key=API_KEY, cache=use_cache,
                                     stats=stats, **settings)
     if stats_out is not None:

@@ -181,6 +181,13 @@ def headline(scenarios: dict[str, Any]) -> list[str]:
         out.append("Under a rate limit: " + "; ".join(
             f"{k} {v['wall_s']:.0f}s, {v['sim_429']:,} 429s, {v['failed']:,} failed"
             for k, v in c.items()) + ".")
+    if "packing" in ok and "rows_per_min_ratio" in ok["packing"]:
+        pk = ok["packing"]
+        costs = ", ".join(f"{label} {pk[f'cost_ratio_{k}']:.2f}" for k, label in (
+            ("none", "without a system prompt"), ("shared", "with a shared system prompt"))
+            if f"cost_ratio_{k}" in pk)
+        out.append(f"Row packing: {pk['rows_per_min_ratio']:.1f}x the rows per minute under "
+                   f"the same RPM limit; cost per row packed / unpacked: {costs}.")
     if "faults" in ok:
         c = ok["faults"]["contenders"]
         out.append("Faults: answered " + ", ".join(

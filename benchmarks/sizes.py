@@ -51,6 +51,13 @@ class Sizes:
     # 8. batch JSONL
     batch_n: int = 50_000
     batch_rounds: int = 3
+    # 9. row packing (pack=N) under a rate limit, and its cost
+    pack_rpm: int = 60
+    pack_size: int = 10
+    pack_requests: int = 120
+    """Requests each run makes: the unpacked run sends this many rows, the packed run
+    ``pack_size`` times as many, so both are paced by the same limit for the same time."""
+    pack_cost_rows: int = 1_000
 
 
 FULL = Sizes("full")
@@ -67,6 +74,7 @@ QUICK = Sizes(
     cache_n=2_000,
     memory_n=20_000,
     batch_n=10_000,
+    pack_requests=60,
 )
 
 TINY = Sizes(
@@ -92,6 +100,9 @@ TINY = Sizes(
     memory_n=200,
     batch_n=200,
     batch_rounds=1,
+    pack_rpm=1_200,
+    pack_requests=20,
+    pack_cost_rows=40,
 )
 
 _BY_NAME = {s.name: s for s in (FULL, QUICK, TINY)}

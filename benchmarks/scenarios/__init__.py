@@ -21,12 +21,12 @@ __all__ = ["ORDER", "BACKGROUND", "Log", "workers", "target", "rotate", "prepare
 
 Log = Callable[[str], None]
 
-ORDER = ("throughput", "rate_limit", "memory", "overhead", "streaming", "faults", "cache",
-         "batch")
+ORDER = ("throughput", "rate_limit", "packing", "memory", "overhead", "streaming", "faults",
+         "cache", "batch")
 """Run order. Throughput, the one scenario judged on wall time against a bound, runs first
 and alone; the rest start once it is done."""
 
-BACKGROUND = ("rate_limit", "memory")
+BACKGROUND = ("rate_limit", "packing", "memory")
 """Scenarios whose figure does not depend on CPU time (a simulated rate limit sets the
 pace of one, peak RSS is the figure of the other) and that take minutes: they run in
 the background while the foreground ones go, which keeps the full run within 15 minutes.

@@ -242,12 +242,12 @@ astream = _stream_face(AsyncTextStream, "astream",
 
 # -- fan-out ---------------------------------------------------------------------------------
 async def _amap(prompts, system, priority, use_cache, concurrency, stats, on_result, options,
-                mode, ends) -> list[Outcome]:
+                mode, ends, pack) -> list[Outcome]:
     call = await resolve_call(options, mode)
     work = Work(build_requests(prompts, call, system=system, priority=priority),
                 call.settings, call.endpoint, use_cache=use_cache, concurrency=concurrency,
                 stats=stats, on_result=on_result, metadata={"source": "llm_magics.map"},
-                deadline_at=ends)
+                deadline_at=ends, pack=pack)
     job = await start(work, mode)
     return await job.aresults()
 
@@ -264,6 +264,7 @@ async def amap(
     on_result: OnResult | None = None,
     mode: str = DEFAULT_MODE,
     deadline: float | str | None = None,
+    pack: int | str | None = None,
     **options: Any,
 ) -> list[Outcome]:
     """Concurrent completions in input order; a failed prompt is an ``LLMError`` in its slot.
@@ -276,6 +277,10 @@ async def amap(
     ``deadline`` (seconds, or ``"90s"``, ``"30m"``, ``"2h"``, ``"1d"``) is when
     the whole run must be done: a batch is given up on in time and its
     unanswered rows sent async; async calls end with it.
+    ``pack`` (a number, or ``"auto"``) sends that many prompts per request and
+    splits the answer back, one per prompt: fewer requests under an rpm limit.
+    A prompt the packed answer misses or garbles is re-sent alone. Async (and
+    auto, which then runs async) only; text answers only.
     ``on_result(i, outcome)`` is called as each prompt finishes (async and queue
     modes), e.g. to drive a progress bar in a script. ``max_cost_usd=`` caps what
     the run may spend: prompts that could pass it are ``BudgetExceededError`` in
@@ -284,7 +289,7 @@ async def amap(
     prompts = builtins.list(prompts)
     ends = deadline_at(deadline)
     return await on_loop(_amap(prompts, system, priority, cache, concurrency, stats, on_result,
-                               {"model": model, **options}, mode, ends))
+                               {"model": model, **options}, mode, ends, pack))
 
 
 map = sync_twin(
@@ -292,7 +297,7 @@ map = sync_twin(
     doc="""Blocking concurrent completions in input order, errors as values.
 
     ``mode`` as for ``amap``: ``"async"`` (default), ``"queue"``, ``"batch"`` or ``"auto"``;
-    ``deadline`` as for ``amap``.
+    ``deadline`` and ``pack`` as for ``amap``.
 
         >>> results = map([f"Define {w}" for w in words], concurrency=64, rpm=500)  # doctest: +SKIP
     """)
@@ -308,6 +313,7 @@ def plan(
     system: str | None = None,
     cache: bool | None = None,
     max_cost_usd: float | None = None,
+    pack: int | str | None = None,
     **options: Any,
 ) -> Plan:
     """What ``map`` with the same arguments would cost and take per mode, and which it picks.
@@ -316,11 +322,12 @@ def plan(
 
     Nothing is sent and no local model is started; rows already cached count as
     free and instant. ``max_cost_usd`` (default: the setting) is carried on the plan.
+    With ``pack`` the async column is the packed run (and ``"auto"`` picks it).
     """
     call, exact = plan_call({"model": model, "concurrency": concurrency, **options})
     requests = build_requests(builtins.list(prompts), call, system=system)
     work = Work(requests, call.settings, call.endpoint, use_cache=cache,
-                concurrency=concurrency, deadline_at=deadline_at(deadline))
+                concurrency=concurrency, deadline_at=deadline_at(deadline), pack=pack)
     return plan_work(work, mode, exact=exact, max_cost_usd=max_cost_usd)
 
 

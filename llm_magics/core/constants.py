@@ -24,6 +24,9 @@ __all__ = [
     "BATCH_WINDOW_S",
     "SWITCH_GRACE_S",
     "DEADLINE_POLL_MAX_S",
+    "PACK_AUTO_ANSWER_TOKENS",
+    "PACK_AUTO_MAX_ROWS",
+    "PACK_ROW_OVERHEAD_TOKENS",
     "BUDGET_COMPLETION_BOUND",
 ]
 
@@ -104,6 +107,18 @@ hand back its partial output, download it. Past this the rest goes out without w
 DEADLINE_POLL_MAX_S = 30.0
 """Longest wait between two polls of a batch that has a deadline, so the switch is never late
 by more than this (the plain batch poll backs off to a minute)."""
+
+# -- row packing (pack=N) ------------------------------------------------------------------------
+PACK_AUTO_ANSWER_TOKENS = 4_096
+"""pack="auto" packs as many rows as expected answers fit in this many output tokens: well inside
+every current model's output limit, where long JSON answers still come back whole."""
+
+PACK_AUTO_MAX_ROWS = 20
+"""pack="auto" never packs more rows than this: past ~20 items models start to skip or merge."""
+
+PACK_ROW_OVERHEAD_TOKENS = 12
+"""Tokens of JSON framing per row in a packed answer ({"id": "7", "answer": "..."},), for
+estimates and for a packed request's max_tokens when its rows set one."""
 
 # -- budgets -------------------------------------------------------------------------------------
 BUDGET_COMPLETION_BOUND = 1024

@@ -25,6 +25,7 @@ from .. import errors
 from .endpoint import Endpoint
 from .engine import CallStats
 from .jobs import Job
+from .packing import pack_size
 from .providers import needs_provider, planning_endpoint
 from .registry import get_backend
 from .request_fields import request_params
@@ -33,7 +34,7 @@ from .types import Messages, Priority, Request, to_messages
 
 __all__ = [
     "Call", "Work", "Backend", "split_options", "resolve_call", "plan_call", "build_requests",
-    "prepare", "start", "hands_back_at_once", "DEFAULT_MODE",
+    "prepare", "start", "check_pack", "hands_back_at_once", "DEFAULT_MODE",
 ]
 
 DEFAULT_MODE = "async"
@@ -71,6 +72,8 @@ class Work:
     metadata: dict[str, Any] = field(default_factory=dict)
     deadline_at: float | None = None
     """When the whole run must be done, on the monotonic clock (``core.deadline``)."""
+    pack: int | str | None = None
+    """Rows per request (``pack=N`` or ``"auto"``: ``core.packing``); ``None`` sends one each."""
 
 
 class Backend(Protocol):
@@ -79,6 +82,8 @@ class Backend(Protocol):
     name: str
     returns_at_once: bool
     """True when ``start`` is worth returning to the user at once (a batch takes hours)."""
+    packs_rows: bool
+    """True when it sends ``Work.pack`` rows per request; the others refuse ``pack=``."""
 
     def endpoint_for(self, settings: Settings) -> Endpoint:
         """Where this backend's calls go for ``settings`` (may block: run off the loop)."""
@@ -160,7 +165,25 @@ def build_requests(
 async def start(work: Work, mode: str = DEFAULT_MODE) -> Job:
     """Hand ``work`` to the backend for ``mode``; its handle comes back without waiting."""
     backend: Backend = get_backend(mode)
+    check_pack(work, backend)
     return await backend.start(work)
+
+
+def check_pack(work: Work, backend: Backend) -> None:
+    """Refuse ``pack=`` before anything is sent, where it cannot be kept or is not valid."""
+    if work.pack is None:
+        return
+    pack_size(work.pack)
+    if any(isinstance(r, Request) and r.params.get("response_format") for r in work.requests):
+        raise errors.InvalidRequestError(
+            "pack= packs text answers (each row's answer is one string in the pack's own JSON "
+            "schema), so it does not combine with schema= or response_format= yet: leave out "
+            "one of them.")
+    if not backend.packs_rows:
+        raise errors.InvalidRequestError(
+            f"pack= is not supported with mode={backend.name!r}: the {backend.name} mode sends "
+            "one row per request. Use mode='async' (or 'auto', which then runs async) to pack "
+            "rows, or leave pack= out.")
 
 
 def hands_back_at_once(job: Job, mode: str) -> bool:

@@ -104,10 +104,16 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "cached": self.cached, "calls": self.calls,
+                "pack": self.estimate.pack,
                 "tokens": self.tokens, "cost_usd": dict(self.cost_usd),
                 "time_s": dict(self.time_s), "deadline_s": self.deadline_s,
                 "choice": self.choice, "reason": self.reason, "limit": self.limit,
                 "warning": self.warning, "max_cost_usd": self.max_cost_usd}
+
+    @property
+    def _packed(self) -> str:
+        pack = self.estimate.pack
+        return f" of {pack} rows each" if pack > 1 else ""
 
     def _when(self, mode: str) -> str:
         seconds = self.time_s[mode]
@@ -120,7 +126,7 @@ class Plan:
                     else f"deadline {format_duration(self.deadline_s)}")
         modes = "; ".join(f"{m}: {format_money(self.cost_usd[m])}, {self._when(m)}"
                           for m in MODES_PLANNED)
-        text = (f"{self.rows:,} rows ({self.cached:,} cached, {self.calls:,} calls, "
+        text = (f"{self.rows:,} rows ({self.cached:,} cached, {self.calls:,} calls{self._packed}, "
                 f"~{self.tokens:,} tokens), {deadline}. {modes}. "
                 f"Choice: {self.choice} ({self.reason}).")
         return f"{text} Warning: {self.warning}" if self.warning else text
@@ -136,7 +142,8 @@ class Plan:
                    if self.warning else "")
         return (
             "<div class='llm-magics-plan'>"
-            f"<p>{self.rows:,} rows · {self.cached:,} cached · {self.calls:,} calls · "
+            f"<p>{self.rows:,} rows · {self.cached:,} cached · {self.calls:,} calls"
+            f"{esc(self._packed)} · "
             f"~{self.tokens:,} tokens · deadline {esc(deadline)} · paced by "
             f"{esc(self.limit)}</p>"
             "<table><thead><tr><th>mode</th><th>cost</th><th>time</th></tr></thead>"
@@ -146,15 +153,24 @@ class Plan:
 
 def decide(estimate: Estimate, rates: Rates, *, deadline_s: float | None,
            has_batch_api: bool = True, mode: str = "auto",
-           max_cost_usd: float | None = None) -> Plan:
-    """The plan for ``estimate`` under ``rates`` and the deadline (``mode``: what was asked)."""
+           max_cost_usd: float | None = None, unpacked: Estimate | None = None) -> Plan:
+    """The plan for ``estimate`` under ``rates`` and the deadline (``mode``: what was asked).
+
+    With ``pack=`` (``estimate.pack > 1``) the async column is the packed run and
+    the batch column ``unpacked`` (the Batch API sends one row per request), and
+    ``"auto"`` picks async: only it packs.
+    """
     calls = estimate.calls
     tokens = estimate.prompt_tokens + estimate.completion_tokens
     async_s, limit = async_seconds(calls, tokens / calls if calls else 0.0, rates)
-    time_s = {"async": async_s, "batch": BATCH_WINDOW_S if calls else 0.0}
-    cost = {"async": estimate.cost_usd, "batch": estimate.batch_cost_usd}
+    batched = unpacked or estimate
+    time_s = {"async": async_s, "batch": BATCH_WINDOW_S if batched.calls else 0.0}
+    cost = {"async": estimate.cost_usd, "batch": batched.batch_cost_usd}
     if mode != "auto":
         choice, reason = mode, f'mode="{mode}" was asked for'
+    elif estimate.pack > 1 and calls:
+        choice, reason = "async", (f"pack={estimate.pack} sends {estimate.pack} rows per "
+                                   "request, which only async does")
     else:
         choice, reason = _choose(calls, async_s, deadline_s, has_batch_api)
     warning = None

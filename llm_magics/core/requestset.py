@@ -17,7 +17,8 @@ every slot that shares the key.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 from .. import errors
 from .budget import Budget
@@ -25,9 +26,22 @@ from .engine import CallStats
 from .policy.cache import ResponseCache
 from .types import Outcome, Request, Response
 
-__all__ = ["RequestSet", "Outcome", "OnResult"]
+__all__ = ["RequestSet", "Sendable", "Outcome", "OnResult"]
 
 OnResult = Callable[[int, "Outcome | None"], None]
+
+
+class Sendable(Protocol):
+    """What a sender needs of a set of requests: what to send, and where each outcome goes
+    (a ``RequestSet``, or the packs over one: ``core.backends.packed``)."""
+
+    stats: CallStats
+    budget: Budget | None
+
+    @property
+    def pending(self) -> Mapping[str, Request]: ...
+
+    def finish(self, key: str, outcome: Outcome, *, counted: bool = False) -> None: ...
 
 
 class RequestSet:

@@ -55,6 +55,7 @@ class _LLMAccessor:
         progress: bool = True,
         background: bool = False,
         deadline: float | str | None = None,
+        pack: int | str | None = None,
         **params: Any,
     ) -> pd.Series | pd.DataFrame | FanoutJob | BatchJob:
         """One LLM call per row, run concurrently; the answers aligned to this object's index.
@@ -87,6 +88,10 @@ class _LLMAccessor:
         ``deadline`` (seconds, or ``"90s"``, ``"30m"``, ``"2h"``, ``"1d"``) is when
         the whole apply must be done: a batch that would miss it is cancelled,
         its answers kept and the other rows sent async.
+        ``pack`` (a number, or ``"auto"``) sends that many rows per request and
+        splits the answer back per row: fewer requests under an rpm limit. A row
+        the packed answer misses or garbles is re-sent alone. Async (and auto,
+        which then runs async) only; text answers only (not with ``schema=``).
         ``max_cost_usd=`` caps what the apply may spend, in every mode: rows that
         could pass it are not sent and fail with ``BudgetExceededError`` (NA with
         ``errors="coerce"``); a re-run with a higher cap sends only them.
@@ -96,7 +101,8 @@ class _LLMAccessor:
         options = {"model": model, "concurrency": concurrency, "rpm": rpm, "tpm": tpm, **params}
         ends = deadline_at(deadline)
         plan = build_plan(self._obj, template, system=system, schema=schema, mode=mode,
-                          cache=cache, errors_policy=errors, options=options, deadline_at=ends)
+                          cache=cache, errors_policy=errors, options=options, deadline_at=ends,
+                          pack=pack)
         return run(plan, progress=progress, background=background)
 
     def estimate(
@@ -108,6 +114,7 @@ class _LLMAccessor:
         schema: Any = None,
         completion_tokens: int | None = None,
         cache: bool | None = None,
+        pack: int | str | None = None,
         **params: Any,
     ) -> Estimate:
         """What ``apply`` with the same arguments would send and cost, without sending anything.
@@ -116,13 +123,14 @@ class _LLMAccessor:
 
         ``completion_tokens`` is the assumed answer length (default: ``max_tokens``
         if given, else 256). Rows whose answer is already cached cost nothing.
+        With ``pack`` the calls and tokens are those of the packed requests.
         """
         options = {"model": model, **params}
         requests, call, exact = build_estimate_requests(
             self._obj, template, system=system, schema=schema, options=options)
         store = get_engine().cache_for(call.settings, cache) if exact else None
         return estimate_requests(requests, model=call.endpoint.model, cache=store,
-                                 completion_tokens=completion_tokens,
+                                 completion_tokens=completion_tokens, pack=pack,
                                  prices=call.settings.prices)
 
     def plan(
@@ -139,6 +147,7 @@ class _LLMAccessor:
         tpm: int | None = None,
         cache: bool | None = None,
         max_cost_usd: float | None = None,
+        pack: int | str | None = None,
         **params: Any,
     ) -> Plan:
         """What ``apply`` would cost and take per mode, and the mode ``"auto"`` picks, unsent.
@@ -154,7 +163,7 @@ class _LLMAccessor:
         requests, call, exact = build_estimate_requests(
             self._obj, template, system=system, schema=schema, options=options)
         work = Work(requests, call.settings, call.endpoint, use_cache=cache,
-                    concurrency=concurrency, deadline_at=ends)
+                    concurrency=concurrency, deadline_at=ends, pack=pack)
         return plan_work(work, mode, exact=exact, max_cost_usd=max_cost_usd)
 
     @property

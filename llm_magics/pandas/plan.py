@@ -54,6 +54,7 @@ class ApplyPlan:
     name: Hashable = None
     source: weakref.ref[Any] | None = field(default=None, repr=False)
     deadline_at: float | None = None
+    pack: int | str | None = None
 
     def finalize(self, outcomes: list[Any]) -> pd.Series | pd.DataFrame:
         """Outcomes in row order -> the result; records (and for ``"raise"`` raises) failures."""
@@ -114,6 +115,7 @@ def build_plan(
     errors_policy: str,
     options: dict[str, Any],
     deadline_at: float | None = None,
+    pack: int | str | None = None,
 ) -> ApplyPlan:
     """Check, render and resolve everything; raise before any call if something is wrong."""
     check_errors_policy(errors_policy)
@@ -139,6 +141,7 @@ def build_plan(
         name=source.name if isinstance(source, pd.Series) else None,
         source=weakref.ref(source),
         deadline_at=deadline_at,
+        pack=pack,
     )
 
 
@@ -169,7 +172,7 @@ def run(plan: ApplyPlan, *, progress: bool, background: bool) -> Any:
                 concurrency=plan.call.settings.concurrency, title=plan.title, progress=progress,
                 background=background, keep_raw=False, finalize=plan.finalize,
                 index_labels=list(plan.index), metadata={"source": plan.title},
-                deadline_at=plan.deadline_at)
+                deadline_at=plan.deadline_at, pack=plan.pack)
     plan.requests = []  # the backend holds them now, and lets go when it finishes
     job = run_sync(start(work, plan.mode))
     if background or hands_back_at_once(job, plan.mode):

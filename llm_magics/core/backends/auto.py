@@ -48,19 +48,24 @@ def plan_work(work: Work, mode: str = "auto", *, exact: bool = True,
     started for a plan): its cache entries cannot match, so none are counted.
     """
     cache = get_engine().cache_for(work.settings, work.use_cache) if exact else None
-    estimate = estimate_requests(work.requests, model=work.endpoint.model, cache=cache,
-                                 prices=work.settings.prices)
+    model, prices = work.endpoint.model, work.settings.prices
+    estimate = estimate_requests(work.requests, model=model, cache=cache, prices=prices,
+                                 pack=work.pack)
+    unpacked = (estimate_requests(work.requests, model=model, cache=cache, prices=prices)
+                if estimate.pack > 1 else None)
     if max_cost_usd is None:
         max_cost_usd = work.settings.max_cost_usd  # the cap a run with these settings keeps
     return decide(estimate, rates_for(work), deadline_s=time_left(work.deadline_at),
                   has_batch_api=work.endpoint.has_batch_api, mode=mode,
-                  max_cost_usd=max_cost_usd)
+                  max_cost_usd=max_cost_usd, unpacked=unpacked)
 
 
 class AutoBackend:
     name = "auto"
     returns_at_once = False
     """Decided per run: ``pipeline.hands_back_at_once`` reads the chosen mode off ``job.plan``."""
+    packs_rows = True
+    """With rows to pack the plan is async: the Batch API sends one row per request."""
 
     def endpoint_for(self, settings: Settings) -> Endpoint:
         return resolve_endpoint(settings)

@@ -29,6 +29,7 @@ _NO_BATCH_API = (
 class BatchBackend:
     name = "batch"
     returns_at_once = True
+    packs_rows = False
 
     def endpoint_for(self, settings: Settings) -> Endpoint:
         if needs_provider(settings):  # refuse before starting a model that cannot batch

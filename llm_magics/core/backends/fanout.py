@@ -29,6 +29,7 @@ class FanoutBackend:
 
     name = "fanout"
     returns_at_once = False
+    packs_rows = False
 
     async def execute(self, requests: RequestSet, work: Work, job: FanoutJob) -> None:
         raise NotImplementedError

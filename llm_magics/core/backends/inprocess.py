@@ -18,19 +18,21 @@ from ..deadline import missed_error, within_deadline
 from ..endpoint import Endpoint
 from ..engine import CallStats, Engine, get_engine
 from ..jobs import FanoutJob, NotSent
+from ..packing import pack_size
 from ..providers import resolve_endpoint
-from ..requestset import OnResult, Outcome, RequestSet
+from ..requestset import OnResult, Outcome, RequestSet, Sendable
 from ..settings import Settings
 from ..types import Request
 from . import Work
 from .fanout import FanoutBackend
+from .packed import PackedRequests
 
 __all__ = ["InProcessBackend", "send_pending", "send_all"]
 
 
 async def send_pending(
     engine: Engine,
-    requests: RequestSet,
+    requests: Sendable,
     endpoint: Endpoint,
     settings: Settings,
     *,
@@ -127,12 +129,18 @@ class InProcessBackend(FanoutBackend):
     """Concurrent calls in this process, through the shared engine (limiter, breaker, retry)."""
 
     name = "async"
+    packs_rows = True
 
     def endpoint_for(self, settings: Settings) -> Endpoint:
         return resolve_endpoint(settings)
 
     async def execute(self, requests: RequestSet, work: Work, job: FanoutJob) -> None:
-        await send_pending(get_engine(), requests, work.endpoint, work.settings,
+        engine, stop = get_engine(), (lambda: job.cancel_requested)
+        if work.pack is not None:  # packed requests first; what they leave goes alone below
+            packs = PackedRequests(requests, pack_size(work.pack, requests.pending.values()))
+            await send_pending(engine, packs, work.endpoint, work.settings,
+                               concurrency=work.concurrency, use_cache=False,
+                               should_stop=stop, deadline_at=work.deadline_at)
+        await send_pending(engine, requests, work.endpoint, work.settings,
                            concurrency=work.concurrency, use_cache=work.use_cache,
-                           should_stop=lambda: job.cancel_requested,
-                           deadline_at=work.deadline_at)
+                           should_stop=stop, deadline_at=work.deadline_at)

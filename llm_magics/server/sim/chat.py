@@ -49,6 +49,7 @@ from .answers import (
 from .config import SimConfig
 from .connection import client_gone, drop_connection
 from .faults import FaultPlan
+from .packed import packed_answer
 from .state import SimState
 
 router = APIRouter()
@@ -90,13 +91,24 @@ async def retrieve_model(model_id: str, request: Request) -> Response:
 
 
 def validate_chat(body: Any, config: SimConfig) -> ChatCompletionRequest:
-    """Parse a chat body the way OpenAI rejects it: 400 with ``param``, 404 for the model."""
-    return validate_body(body, config.models.__contains__)
+    """Parse a chat body the way OpenAI rejects it: 400 with ``param``, 404 for the model,
+    400 ``context_length_exceeded`` past ``context_tokens``."""
+    req = validate_body(body, config.models.__contains__)
+    tokens = estimate_prompt_tokens(req.messages)
+    if config.context_tokens is not None and tokens > config.context_tokens:
+        raise ErrorReply(
+            400, f"This model's maximum context length is {config.context_tokens} tokens. "
+            f"However, your messages resulted in {tokens} tokens.", param="messages",
+            code="context_length_exceeded")
+    return req
 
 
 def plan_answers(
     body: Mapping[str, Any], req: ChatCompletionRequest, config: SimConfig, directives: Directives
 ) -> list[Answer]:
+    packed = packed_answer(body, config)
+    if packed is not None:
+        return [packed]
     return [compute_answer(body, config, i, directives) for i in range(req.n or 1)]
 
 

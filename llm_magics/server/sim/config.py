@@ -90,6 +90,16 @@ class SimConfig:
         metadata={"help": "hold every chat request this long before the status line, streams "
                           "too (the client leaving ends the hold)"},
     )
+    context_tokens: int | None = field(
+        default=None,
+        metadata={"help": "chat requests whose prompt is longer than this many tokens get "
+                          "400 context_length_exceeded; none = no limit"},
+    )
+    pack_fault_rate: float = field(
+        default=0.0,
+        metadata={"help": "share of items in a packed reply (pack=N) whose answer is dropped, "
+                          "duplicated or not a string (picked by a hash of the item and seed)"},
+    )
     seed: int | None = field(
         default=0, metadata={"help": "seed of the fault dice (same seed + order = same faults)"}
     )
@@ -129,6 +139,7 @@ class SimConfig:
             "malformed_rate",
             "truncate_rate",
             "bad_body_rate",
+            "pack_fault_rate",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -147,7 +158,7 @@ class SimConfig:
             raise ValueError(f"bad_body must be one of {', '.join(BAD_BODIES)}")
         if self.answer_tokens < 1:
             raise ValueError("answer_tokens must be >= 1")
-        check_limits(self, ("rpm", "tpm"))
+        check_limits(self, ("rpm", "tpm", "context_tokens"))
         check_positive(self, ("batch_time_scale",))
         for name in ("error_status", "fail_status"):
             value = getattr(self, name)
@@ -187,6 +198,7 @@ _FLOATS = {
     "malformed_rate",
     "truncate_rate",
     "bad_body_rate",
+    "pack_fault_rate",
     "retry_after_s",
     "stall_headers_s",
     "batch_step_s",
@@ -195,8 +207,9 @@ _FLOATS = {
     "batch_expire_after_fraction",
     "batch_stall_after_fraction",
 }
-_INTS = {"answer_tokens", "rpm", "tpm", "error_status", "fail_status", "seed"}
+_INTS = {"answer_tokens", "rpm", "tpm", "error_status", "fail_status", "seed", "context_tokens"}
 _NULLABLE = {"rpm", "tpm", "fail_status", "seed", "api_key", "batch_expire_after_fraction",
+             "context_tokens",
              "batch_stall_after_fraction", "retry_after_s"}
 
 
