@@ -101,8 +101,13 @@ class Settings(BaseModel):
         "redis://127.0.0.1:6379/0", description="Redis URL for the Celery queue and shared limits."
     )
     transport: Literal["aiohttp", "httpx"] = Field(
-        "aiohttp", description="HTTP transport under the OpenAI SDK (aiohttp: less CPU per "
+        "aiohttp", description="HTTP library that carries the requests (aiohttp: less CPU per "
         "call, see docs/benchmarks.md)."
+    )
+    request_path: Literal["lean", "sdk"] = Field(
+        "lean", description="How a chat request is sent: lean (JSON bytes straight on the "
+        "pooled `transport` session; less CPU per call) or sdk (through the OpenAI SDK, the "
+        "reference; same headers, errors and retries)."
     )
     priority: Literal["interactive", "high", "bulk"] = Field(
         "bulk", description="Default priority of calls that do not state one."

@@ -22,7 +22,7 @@ from raw_http_server import (
 
 import llm_magics
 from llm_magics import errors
-from llm_magics.core.client import close_clients
+from llm_magics.core.wire import close_connections
 from llm_magics.core.endpoint import Endpoint
 from llm_magics.core.engine import Engine
 from llm_magics.core.settings import resolve
@@ -144,7 +144,7 @@ def test_every_token_received_before_a_cut_is_kept(transport):
                         for _ in range(LOOP_TURNS):
                             await asyncio.sleep(0)
         finally:
-            await close_clients()
+            await close_connections()
         return seen, info.value
 
     with RawHTTPServer(burst_then_cut) as server:

@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
-from ...core.client import close_clients
+from ...core.wire import close_connections
 from ...core.policy.cache import get_cache
 from ..batch_api import build_router
 from ..error_handlers import install_error_handlers
@@ -135,7 +135,7 @@ def create_app(config: GatewayConfig, upstream: Upstream, *,
                 if config.cache:
                     for path in gw.caches.paths():
                         get_cache(path).flush()
-                await asyncio.wait_for(close_clients(), 5)
+                await asyncio.wait_for(close_connections(), 5)
 
     app = GatewayApp(
         title="llm-magics gateway",
