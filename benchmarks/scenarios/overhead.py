@@ -21,7 +21,8 @@ from . import Log, rotate, target, workers
 from .throughput import TRANSPORT_PAIRS, transport_lines, trial
 
 TITLE = "4. Client overhead"
-CONTENDERS = ("bare", "ours", "bare-aiohttp", "ours-httpx", "litellm", "litellm-router")
+CONTENDERS = ("bare", "ours", "bare-aiohttp", "ours-httpx", "ours-sdk", "litellm",
+              "litellm-router")
 
 
 def run(sizes: Sizes, log: Log) -> dict[str, Any]:

@@ -126,12 +126,18 @@ class ChatStream:
 
     async def aclose(self) -> None:
         """Release the connection: after ``[DONE]`` the body ends, so wait briefly for that
-        (an HTTP/1.1 connection is only reused once its body was read to the end)."""
-        if self.done and not self._pump.done():
-            await asyncio.wait([self._pump], timeout=STREAM_DRAIN_S)
-        self._pump.cancel()
-        await asyncio.wait([self._pump])  # never raises the pump's end; ours still propagates
-        await self.response.aclose()
+        (an HTTP/1.1 connection is only reused once its body was read to the end).
+
+        The response is closed whatever happens meanwhile: a relay calls this from a task
+        that is being cancelled (its client left), and an aiohttp connection whose reader
+        was only cancelled would keep the upstream answer running."""
+        try:
+            if self.done and not self._pump.done():
+                await asyncio.wait([self._pump], timeout=STREAM_DRAIN_S)
+            self._pump.cancel()
+            await asyncio.wait([self._pump])  # never raises the pump's end; ours still does
+        finally:
+            await self.response.aclose()
 
 
 def chunk_reader(settings: Settings, deadline: Deadline, endpoint: Endpoint) -> NextChunk:

@@ -76,7 +76,11 @@ class Settings(BaseModel):
         "backoff sleeps and rate-limit waits (429 pauses included). When it passes, the call "
         "ends with DeadlineExceededError. None: only `timeout` and `max_retries` bound a call."
     )
-    backoff_initial_s: float = Field(0.5, gt=0, description="First retry wait, doubled each time.")
+    backoff_initial_s: float = Field(
+        0.5, gt=0, description="First retry wait after a 429; a 5xx, timeout or dropped "
+        "connection waits a fifth of it. Each later wait is drawn between that and three times "
+        "the last one (decorrelated jitter)."
+    )
     backoff_max_s: float = Field(
         30.0, gt=0, description="Longest wait of the exponential backoff between two retries. "
         "A server's Retry-After is waited for instead when it is at most 60 s; a longer one "

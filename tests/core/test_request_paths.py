@@ -17,7 +17,7 @@ import time
 import openai
 import pytest
 from raw_http_server import JSON_HEAD, RawHTTPServer, respond
-from recording_server import ANSWER, RecordingServer, chat_reply
+from recording_server import ANSWER, RecordingServer
 
 import llm_magics
 from llm_magics import errors

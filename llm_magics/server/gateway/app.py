@@ -22,8 +22,8 @@ from fastapi import FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
-from ...core.wire import close_connections
 from ...core.policy.cache import get_cache
+from ...core.wire import close_connections
 from ..batch_api import build_router
 from ..error_handlers import install_error_handlers
 from ..openai_shapes import OpenAIError, dumps, error_response
