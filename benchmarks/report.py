@@ -17,7 +17,7 @@ from typing import Any
 
 __all__ = ["machine_facts", "write_json", "write_markdown", "write_chart"]
 
-PACKAGES = ("openai", "httpx2", "httpx", "aiohttp", "litellm", "llm-exec-magics")
+PACKAGES = ("openai", "httpx2", "httpx", "aiohttp", "msgspec", "litellm", "llm-exec-magics")
 
 METHOD_NOTES = (
     "Throughput runs first, alone, as two interleaved rounds of 5,000 prompts per contender "
@@ -96,6 +96,17 @@ def _md_table(columns: list[str], rows: list[list[Any]]) -> list[str]:
     return out
 
 
+def _rerun_line(rerun: dict[str, Any] | None) -> list[str]:
+    if not rerun:
+        return []
+    m = rerun["machine"]
+    pk = ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
+    return [f"- Re-run on {rerun['date']} ({rerun['elapsed_s'] / 60:.1f} min, load average "
+            f"at start {m['load_average_at_start']}, packages: {pk}): "
+            f"{', '.join(rerun['scenarios'])}. The other scenarios are from the run above; "
+            "every ratio compares contenders of one scenario in one run."]
+
+
 def write_markdown(results: dict[str, Any], path: Path, chart: Path | None = None) -> None:
     m = results["machine"]
     pk = ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
@@ -114,6 +125,7 @@ def write_markdown(results: dict[str, Any], path: Path, chart: Path | None = Non
         f"Python {m['python']}; load average at start {m['load_average_at_start']} "
         "(other work shared the machine: figures are noisy, ratios less so)",
         f"- Packages: {pk}",
+        *_rerun_line(results.get("rerun")),
         f"- Outside connections attempted by any contender (LiteLLM included): "
         f"{results.get('outside_connections') or 'none'}",
         "",
