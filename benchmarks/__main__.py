@@ -93,8 +93,9 @@ def merged(previous: dict[str, Any], rerun: dict[str, Any]) -> dict[str, Any]:
     previous["scenarios"].update(rerun["scenarios"])
     previous["outside_connections"] = sorted({*previous.get("outside_connections", ()),
                                               *rerun["outside_connections"]})
-    previous["rerun"] = {"date": rerun["generated_at"], "scenarios": list(rerun["scenarios"]),
-                         "elapsed_s": rerun["elapsed_s"], "machine": rerun["machine"]}
+    previous["reruns"] = [*previous.get("reruns", ()), {
+        "date": rerun["generated_at"], "scenarios": list(rerun["scenarios"]),
+        "elapsed_s": rerun["elapsed_s"], "machine": rerun["machine"]}]
     return previous
 
 

@@ -96,15 +96,14 @@ def _md_table(columns: list[str], rows: list[list[Any]]) -> list[str]:
     return out
 
 
-def _rerun_line(rerun: dict[str, Any] | None) -> list[str]:
-    if not rerun:
-        return []
+def _rerun_line(rerun: dict[str, Any]) -> str:
+    """One ``--only ... --merge`` run: its scenarios replaced those of the full run."""
     m = rerun["machine"]
     pk = ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
-    return [f"- Re-run on {rerun['date']} ({rerun['elapsed_s'] / 60:.1f} min, load average "
+    return (f"- Re-run on {rerun['date']} ({rerun['elapsed_s'] / 60:.1f} min, load average "
             f"at start {m['load_average_at_start']}, packages: {pk}): "
-            f"{', '.join(rerun['scenarios'])}. The other scenarios are from the run above; "
-            "every ratio compares contenders of one scenario in one run."]
+            f"{', '.join(rerun['scenarios'])}. Every ratio compares contenders of one "
+            "scenario in one run.")
 
 
 def write_markdown(results: dict[str, Any], path: Path, chart: Path | None = None) -> None:
@@ -125,7 +124,7 @@ def write_markdown(results: dict[str, Any], path: Path, chart: Path | None = Non
         f"Python {m['python']}; load average at start {m['load_average_at_start']} "
         "(other work shared the machine: figures are noisy, ratios less so)",
         f"- Packages: {pk}",
-        *_rerun_line(results.get("rerun")),
+        *(_rerun_line(rerun) for rerun in results.get("reruns", ())),
         f"- Outside connections attempted by any contender (LiteLLM included): "
         f"{results.get('outside_connections') or 'none'}",
         "",

@@ -29,19 +29,10 @@ from .jsoncodec import decode_json, encode_json
 from .settings import Settings
 from .wire_sessions import Reply, Session, open_session
 
-__all__ = ["post_chat", "open_chat", "encode_body", "close_connections", "PRIORITY_HEADER"]
+__all__ = ["post_chat", "open_chat", "close_connections", "PRIORITY_HEADER"]
 
 PRIORITY_HEADER = "X-LLM-Priority"
 """Tells an llm-magics gateway how to queue this call among its other clients."""
-
-def encode_body(body: dict[str, Any]) -> bytes:
-    try:
-        return encode_json(body)
-    except (TypeError, ValueError, OverflowError) as err:
-        raise errors.InvalidRequestError(
-            f"The request cannot be sent as JSON ({err}): pass plain str, number, bool, "
-            "list and dict values."
-        ) from None
 
 
 class _Wire:
@@ -121,7 +112,7 @@ async def post_chat(body: dict[str, Any], priority: str, endpoint: Endpoint,
         except (openai.OpenAIError, errors.LLMError) as err:
             raise translate_error(err, endpoint) from None
         return raw.content, raw.headers
-    reply = await _wire_for(endpoint, settings).send(encode_body(body), priority)
+    reply = await _wire_for(endpoint, settings).send(encode_json(body), priority)
     try:
         return await reply.read(), reply.headers
     finally:
@@ -138,4 +129,4 @@ async def open_chat(body: dict[str, Any], priority: str, endpoint: Endpoint,
                 options={"headers": {PRIORITY_HEADER: priority}})
         except (openai.OpenAIError, errors.LLMError) as err:
             raise translate_error(err, endpoint) from None
-    return await _wire_for(endpoint, settings).send(encode_body(body), priority)
+    return await _wire_for(endpoint, settings).send(encode_json(body), priority)

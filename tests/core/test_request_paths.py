@@ -159,3 +159,18 @@ def test_a_read_timeout_is_the_same_error(transport):
                      for path in PATHS)
     assert lean == sdk and lean[0] is errors.APITimeoutError
     assert "read_timeout" in lean[1]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_the_answer_keeps_the_body_as_bytes_and_raw_decodes_them(path):
+    with RecordingServer() as server:
+        first = llm_magics.complete("hello", base_url=server.base_url, api_key=KEY,
+                                    model="m", request_path=path)
+        again = llm_magics.complete("hello", base_url=server.base_url, api_key=KEY,
+                                    model="m", request_path=path)
+    assert isinstance(first.raw_json, bytes)
+    assert first.raw["choices"][0]["message"]["content"] == ANSWER == first.text
+    assert first.raw["usage"]["total_tokens"] == 5
+    assert again.cached and again.raw == first.raw  # the cache keeps the body too
+    first.raw = None
+    assert first.raw_json is None and first.raw is None
