@@ -168,6 +168,7 @@ def write_markdown(results: dict[str, Any], path: Path, chart: Path | None = Non
               "python -m benchmarks            # full sizes (11-15 min on 2 cores, by load)",
               "python -m benchmarks --quick    # every scenario scaled down (~4 min)",
               "python -m benchmarks --only throughput,overhead",
+              "python -m benchmarks --only overhead --merge   # replace one scenario's figures",
               "python -m benchmarks --render-only   # redraw docs from benchmarks/results.json",
               "```", ""]
     path.parent.mkdir(parents=True, exist_ok=True)

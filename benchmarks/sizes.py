@@ -51,6 +51,8 @@ class Sizes:
     # 8. batch JSONL
     batch_n: int = 50_000
     batch_rounds: int = 3
+    # 9. scaling: the same fan-out at growing sizes
+    scaling_ns: tuple[int, ...] = (1_000, 10_000, 100_000)
 
 
 FULL = Sizes("full")
@@ -67,6 +69,7 @@ QUICK = Sizes(
     cache_n=2_000,
     memory_n=20_000,
     batch_n=10_000,
+    scaling_ns=(1_000, 10_000),
 )
 
 TINY = Sizes(
@@ -92,6 +95,7 @@ TINY = Sizes(
     memory_n=200,
     batch_n=200,
     batch_rounds=1,
+    scaling_ns=(20, 60),
 )
 
 _BY_NAME = {s.name: s for s in (FULL, QUICK, TINY)}
