@@ -4,8 +4,10 @@ Clients live on the runner's event loop and are reused by every call, so
 keep-alive connections are shared. The SDK's own retries are off
 (``max_retries=0``): the policy stack is the one retry layer.
 
-Also the one place where SDK exceptions become ``llm_magics.errors``, so no raw
-httpx traceback reaches a user, and no message ever contains the API key.
+Also the one place where HTTP failures become ``llm_magics.errors``, for the SDK
+and for the lean request path alike (``status_error``, ``timeout_error``,
+``connection_error``), so no raw httpx or aiohttp traceback reaches a user, the
+two paths fail the same way, and no message ever contains the API key.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from .settings import Settings
 
 __all__ = [
     "get_client", "translate_error", "close_clients", "RAW_RESPONSE", "status_error",
-    "status_detail", "timeout_error", "connection_error", "timed_out",
+    "timeout_error", "connection_error", "timed_out",
 ]
 
 # ``cast_to`` that makes the SDK hand back the HTTP response as is: no request-params
@@ -113,7 +115,7 @@ def timed_out(err: BaseException) -> bool:
     return isinstance(root, TimeoutError) or "Timeout" in type(root).__name__
 
 
-def status_detail(body: object) -> str:
+def _status_detail(body: object) -> str:
     """What the server said about a failed status, the same whichever path read it.
 
     ``body`` is the error object (the ``error`` member of a JSON body unwrapped, as
@@ -189,14 +191,14 @@ def connection_error(endpoint: Endpoint, err: BaseException, *,
 
 def status_error(status: int, headers: Any, body: object,
                  endpoint: Endpoint) -> errors.LLMError:
-    """The error for an HTTP status >= 400; ``body`` as ``status_detail`` takes it."""
+    """The error for an HTTP status >= 400; ``body`` as ``_status_detail`` takes it."""
     where = endpoint.base_url
     context = {
         "status_code": status,
         "request_id": headers.get("x-request-id"),
         "retry_after_s": _retry_after(headers),
     }
-    detail = status_detail(body)
+    detail = _status_detail(body)
     if status in (401, 403):
         return errors.AuthenticationError(
             f"{where} rejected the API key ({status}): check OPENAI_API_KEY or "
