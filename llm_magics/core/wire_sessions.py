@@ -30,6 +30,10 @@ __all__ = ["Reply", "Session", "open_session"]
 MAX_CONNECTIONS = 1000
 """Connections per session, as the SDK's own pool (``DEFAULT_CONNECTION_LIMITS``)."""
 
+KEEPALIVE_S = 5.0
+"""How long an idle connection is kept, as the SDK's pool: many servers close theirs after
+5 s, and reusing one they closed costs a failed attempt."""
+
 
 class Reply(Protocol):
     status: int
@@ -109,8 +113,11 @@ class _AiohttpReply:
 class _AiohttpSession:
     def __init__(self, settings: Settings, endpoint: Endpoint) -> None:
         self._endpoint = endpoint
+        # The SDK's TLS settings too (its CA bundle, SSL_CERT_FILE / SSL_CERT_DIR honoured).
+        connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S,
+                                         ssl=_http.create_ssl_context())
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS),
+            connector=connector,
             timeout=aiohttp.ClientTimeout(total=None, connect=settings.connect_timeout,
                                           sock_read=settings.read_timeout),
         )
