@@ -8,6 +8,7 @@ CPU and lasts minutes by nature, runs in the background while the rest go.
     python -m benchmarks                 # full sizes, 11-15 minutes on 2 cores (by load)
     python -m benchmarks --quick         # every scenario scaled down, ~4 minutes
     python -m benchmarks --only faults,streaming --out-dir /tmp/bench
+    python -m benchmarks --only overhead --merge   # re-run one scenario, keep the others
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from .report import machine_facts, write_chart, write_json, write_markdown
 from .scenarios import BACKGROUND, ORDER
 from .sizes import Sizes, by_name
 
-__all__ = ["main", "run_all", "rederive"]
+__all__ = ["main", "run_all", "rederive", "merged"]
 
 
 def _log(message: str) -> None:
@@ -87,6 +88,17 @@ def rederive(results: dict[str, Any]) -> dict[str, Any]:
     return results
 
 
+def merged(previous: dict[str, Any], rerun: dict[str, Any]) -> dict[str, Any]:
+    """``previous`` with the scenarios of ``rerun`` replaced, and the re-run recorded."""
+    previous["scenarios"].update(rerun["scenarios"])
+    previous["outside_connections"] = sorted({*previous.get("outside_connections", ()),
+                                              *rerun["outside_connections"]})
+    previous["reruns"] = [*previous.get("reruns", ()), {
+        "date": rerun["generated_at"], "scenarios": list(rerun["scenarios"]),
+        "elapsed_s": rerun["elapsed_s"], "machine": rerun["machine"]}]
+    return previous
+
+
 def _outside(results: dict[str, Any]) -> list[str]:
     """Every non-loopback connection attempt any worker reported (should be none)."""
     seen: set[str] = set()
@@ -122,6 +134,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--render-only", action="store_true",
                         help="re-derive tables and targets from the trials in an existing "
                              "results.json, then rewrite it, the markdown and the chart")
+    parser.add_argument("--merge", action="store_true",
+                        help="with --only: replace those scenarios in the existing results.json "
+                             "and keep the others (the report says which were re-run)")
     return parser.parse_args(argv)
 
 
@@ -156,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
         results = run_all(_sizes(args), only)
+        if args.merge and only and json_path.exists():
+            results = merged(json.loads(json_path.read_text()), results)
         write_json(results, json_path)
     from .notes import notes_for
 

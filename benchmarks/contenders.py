@@ -17,6 +17,8 @@ defaults unless an option says otherwise:
   semaphore; LiteLLM's own retry default.
 - ``litellm-router``: ``litellm.Router`` with ``rpm``/``tpm`` on the deployment when given.
 - ``ours`` / ``ours-httpx``: ``llm_magics.amap`` with its defaults (cache on, aiohttp).
+- ``ours-sdk``: ``ours`` sending through the OpenAI SDK (``request_path="sdk"``), the
+  reference the lean request path is measured against.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ LABELS = {
     "litellm-router": "litellm.Router + Semaphore + gather",
     "ours": "llm-magics map() (aiohttp, defaults)",
     "ours-httpx": "llm-magics map(transport='httpx')",
+    "ours-sdk": "llm-magics map(request_path='sdk'), the SDK path (aiohttp)",
 }
 
 
@@ -156,6 +159,7 @@ CONTENDERS: dict[str, tuple[Callable[..., Awaitable[list[Outcome]]], dict[str, A
     "litellm-router": (litellm_router, {}),
     "ours": (ours, {}),
     "ours-httpx": (ours, {"transport": "httpx"}),
+    "ours-sdk": (ours, {"request_path": "sdk"}),
 }
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 __all__ = ["machine_facts", "write_json", "write_markdown", "write_chart"]
 
-PACKAGES = ("openai", "httpx2", "httpx", "aiohttp", "litellm", "llm-exec-magics")
+PACKAGES = ("openai", "httpx2", "httpx", "aiohttp", "msgspec", "litellm", "llm-exec-magics")
 
 METHOD_NOTES = (
     "Throughput runs first, alone, as two interleaved rounds of 5,000 prompts per contender "
@@ -96,6 +96,16 @@ def _md_table(columns: list[str], rows: list[list[Any]]) -> list[str]:
     return out
 
 
+def _rerun_line(rerun: dict[str, Any]) -> str:
+    """One ``--only ... --merge`` run: its scenarios replaced those of the full run."""
+    m = rerun["machine"]
+    pk = ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
+    return (f"- Re-run on {rerun['date']} ({rerun['elapsed_s'] / 60:.1f} min, load average "
+            f"at start {m['load_average_at_start']}, packages: {pk}): "
+            f"{', '.join(rerun['scenarios'])}. Every ratio compares contenders of one "
+            "scenario in one run.")
+
+
 def write_markdown(results: dict[str, Any], path: Path, chart: Path | None = None) -> None:
     m = results["machine"]
     pk = ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
@@ -114,6 +124,7 @@ def write_markdown(results: dict[str, Any], path: Path, chart: Path | None = Non
         f"Python {m['python']}; load average at start {m['load_average_at_start']} "
         "(other work shared the machine: figures are noisy, ratios less so)",
         f"- Packages: {pk}",
+        *(_rerun_line(rerun) for rerun in results.get("reruns", ())),
         f"- Outside connections attempted by any contender (LiteLLM included): "
         f"{results.get('outside_connections') or 'none'}",
         "",
@@ -157,6 +168,7 @@ def write_markdown(results: dict[str, Any], path: Path, chart: Path | None = Non
               "python -m benchmarks            # full sizes (11-15 min on 2 cores, by load)",
               "python -m benchmarks --quick    # every scenario scaled down (~4 min)",
               "python -m benchmarks --only throughput,overhead",
+              "python -m benchmarks --only overhead --merge   # replace one scenario's figures",
               "python -m benchmarks --render-only   # redraw docs from benchmarks/results.json",
               "```", ""]
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -58,6 +58,8 @@ class Sizes:
     """Requests each run makes: the unpacked run sends this many rows, the packed run
     ``pack_size`` times as many, so both are paced by the same limit for the same time."""
     pack_cost_rows: int = 1_000
+    # 10. scaling: the same fan-out at growing sizes
+    scaling_ns: tuple[int, ...] = (1_000, 10_000, 100_000)
 
 
 FULL = Sizes("full")
@@ -75,6 +77,7 @@ QUICK = Sizes(
     memory_n=20_000,
     batch_n=10_000,
     pack_requests=60,
+    scaling_ns=(1_000, 10_000),
 )
 
 TINY = Sizes(
@@ -103,6 +106,7 @@ TINY = Sizes(
     pack_rpm=1_200,
     pack_requests=20,
     pack_cost_rows=40,
+    scaling_ns=(20, 60),
 )
 
 _BY_NAME = {s.name: s for s in (FULL, QUICK, TINY)}

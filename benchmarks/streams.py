@@ -54,31 +54,34 @@ async def _bare_ttft(base_url: str, prompt: str, transport: str) -> dict[str, An
     return {"ttft_s": ttft, "total_s": time.perf_counter() - started, "tokens": tokens}
 
 
-async def _ours_ttft(base_url: str, prompt: str, transport: str) -> dict[str, Any]:
+async def _ours_ttft(base_url: str, prompt: str, transport: str,
+                    request_path: str = "lean") -> dict[str, Any]:
     import llm_magics
 
     started = time.perf_counter()
     ttft = None
     tokens = 0
     async for _delta in llm_magics.astream(prompt, model=MODEL, base_url=base_url,
-                                           api_key=API_KEY, cache=False, transport=transport):
+                                           api_key=API_KEY, cache=False, transport=transport,
+                                           request_path=request_path):
         tokens += 1
         if ttft is None:
             ttft = time.perf_counter() - started
     return {"ttft_s": ttft, "total_s": time.perf_counter() - started, "tokens": tokens}
 
 
-_KINDS = {
-    "bare": (_bare_ttft, "httpx"),
-    "bare-aiohttp": (_bare_ttft, "aiohttp"),
-    "ours": (_ours_ttft, "aiohttp"),
-    "ours-httpx": (_ours_ttft, "httpx"),
+_KINDS: dict[str, tuple[Any, dict[str, str]]] = {
+    "bare": (_bare_ttft, {"transport": "httpx"}),
+    "bare-aiohttp": (_bare_ttft, {"transport": "aiohttp"}),
+    "ours": (_ours_ttft, {"transport": "aiohttp"}),
+    "ours-httpx": (_ours_ttft, {"transport": "httpx"}),
+    "ours-sdk": (_ours_ttft, {"transport": "aiohttp", "request_path": "sdk"}),
 }
 
 
 async def _run(kind: str, base_url: str, prompt: str) -> dict[str, Any]:
-    fn, transport = _KINDS[kind]
-    return await fn(base_url, prompt, transport)
+    fn, options = _KINDS[kind]
+    return await fn(base_url, prompt, **options)
 
 
 def measure_ttft(kind: str, base_url: str, prompt: str) -> dict[str, Any]:

@@ -21,7 +21,8 @@ from . import Log, rotate, target, workers
 from .throughput import TRANSPORT_PAIRS, transport_lines, trial
 
 TITLE = "4. Client overhead"
-CONTENDERS = ("bare", "ours", "bare-aiohttp", "ours-httpx", "litellm", "litellm-router")
+CONTENDERS = ("bare", "ours", "bare-aiohttp", "ours-httpx", "ours-sdk", "litellm",
+              "litellm-router")
 
 
 def run(sizes: Sizes, log: Log) -> dict[str, Any]:
@@ -85,6 +86,8 @@ def summarise(sizes: Sizes, trials: dict[str, list[dict[str, Any]]]) -> dict[str
                f"ours / bare = {ours:.2f} (rounds: "
                + ", ".join(f"{x:.2f}" for x in ratio_bare) + ")"),
         target("aim: half the bare SDK's CPU per request", ours <= 0.5, f"{ours:.2f}"),
+        target("at most 0.30x the bare SDK's CPU per request (lean request path)", ours <= 0.30,
+               f"{ours:.2f}" + _lean_over_sdk(trials)),
         target("ahead of every contender where the client's CPU is the bound",
                ours_cap > other_cap,
                f"requests per client CPU-second: ours {ours_cap:.0f}, best other "
@@ -108,6 +111,15 @@ def summarise(sizes: Sizes, trials: dict[str, list[dict[str, Any]]]) -> dict[str
                                           "Transport at zero latency (aiohttp vs httpx)"),
         "trials": trials,
     }
+
+
+def _lean_over_sdk(trials: dict[str, list[dict[str, Any]]]) -> str:
+    """Ours on its lean path against ours through the SDK, same run, same transport."""
+    if not trials.get("ours-sdk"):
+        return ""
+    ratio = median(lean["cpu_s_per_1000"] / sdk["cpu_s_per_1000"]
+                   for lean, sdk in zip(trials["ours"], trials["ours-sdk"], strict=True))
+    return f"; lean / SDK path (both ours, aiohttp) {ratio:.2f}"
 
 
 def from_trials(sizes: Sizes, trials: dict[str, Any]) -> dict[str, Any]:

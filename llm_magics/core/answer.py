@@ -13,10 +13,11 @@ from typing import Any
 
 from .. import errors
 from .cost import Prices, cost_usd
+from .jsoncodec import decode_json, encode_json
 from .tokens import estimate_prompt_tokens
 from .types import Request, Response, Usage
 
-__all__ = ["response_from_body", "StreamProgress"]
+__all__ = ["response_from_body", "response_from_bytes", "StreamProgress"]
 
 
 def _usage(raw: Any) -> Usage:
@@ -24,9 +25,23 @@ def _usage(raw: Any) -> Usage:
     return Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
 
 
+def response_from_bytes(content: bytes, request: Request, latency: float,
+                        where: str, prices: Prices | None = None) -> Response:
+    """A ``chat.completion`` body as it came off the wire; not JSON is a ``ServerError``."""
+    try:
+        body = decode_json(content)
+    except ValueError:
+        raise errors.ServerError(f"{where} answered with a body that is not JSON.") from None
+    return response_from_body(body, request, latency, prices, raw_json=content)
+
+
 def response_from_body(body: Any, request: Request, latency: float,
-                       prices: Prices | None = None) -> Response:
-    """A ``chat.completion`` object as a Response; anything else is a ``ServerError``."""
+                       prices: Prices | None = None, *, raw_json: bytes | None = None) -> Response:
+    """A ``chat.completion`` object as a Response; anything else is a ``ServerError``.
+
+    The Response keeps the body's bytes (``raw_json``, encoded here when not given),
+    not the parsed dict: a 100,000-row fan-out would spend most of its memory on those.
+    """
     try:
         choice = body["choices"][0]
         text = choice["message"].get("content") or ""
@@ -42,7 +57,7 @@ def response_from_body(body: Any, request: Request, latency: float,
         cost_usd=cost_usd(request.model, usage, prices=prices),
         latency_s=latency,
         finish_reason=choice.get("finish_reason"),
-        raw=body,
+        raw_json=raw_json if raw_json is not None else encode_json(body),
     )
 
 

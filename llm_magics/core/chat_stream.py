@@ -9,7 +9,7 @@ body all the time and queues what arrives; the consumer decodes the frames
 itself (``core.sse``) and sees the error that ended the body only after every
 byte before it.
 
-    reader = await open_chat_stream(client, body, headers, endpoint)
+    reader = await open_chat_stream(body, priority, endpoint, settings)
     await read_until_text(reader, progress, next_chunk)    # what one attempt covers
     while (chunk := await next_chunk(reader)) is not None:
         text = progress.add(chunk)
@@ -18,21 +18,20 @@ byte before it.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-import openai
-
 from .. import errors
 from .answer import StreamProgress
 from .bounds import Deadline, within
-from .client import RAW_RESPONSE, translate_error
+from .client import translate_error
 from .constants import STREAM_DRAIN_S
 from .endpoint import Endpoint
+from .jsoncodec import decode_json
 from .settings import Settings
 from .sse import DONE, SSEDecoder, SSEEvent
+from .wire import open_chat
 
 __all__ = ["ChatStream", "open_chat_stream", "chunk_reader", "read_until_text"]
 
@@ -42,15 +41,10 @@ _END = object()
 _HEAD_BYTES = 200  # kept from the start of a body, to show what a non-SSE answer was
 
 
-async def open_chat_stream(client: openai.AsyncOpenAI, body: dict[str, Any],
-                           headers: dict[str, str], endpoint: Endpoint) -> ChatStream:
+async def open_chat_stream(body: dict[str, Any], priority: str, endpoint: Endpoint,
+                           settings: Settings) -> ChatStream:
     """Send a streaming request; status errors (429, 5xx...) are raised here, translated."""
-    try:
-        raw = await client.post("/chat/completions", body=body, cast_to=RAW_RESPONSE,
-                                stream=True, options={"headers": headers})
-    except (openai.OpenAIError, errors.LLMError) as err:
-        raise translate_error(err, endpoint) from None
-    return ChatStream(raw, endpoint)
+    return ChatStream(await open_chat(body, priority, endpoint, settings), endpoint)
 
 
 class ChatStream:
@@ -105,7 +99,7 @@ class ChatStream:
 
     def _parse(self, data: str) -> dict[str, Any]:
         try:
-            chunk = json.loads(data)
+            chunk = decode_json(data)
         except ValueError:
             raise self._server_error(f"sent a chunk that is not JSON: {data[:80]!r}") from None
         if not isinstance(chunk, dict):
@@ -132,12 +126,18 @@ class ChatStream:
 
     async def aclose(self) -> None:
         """Release the connection: after ``[DONE]`` the body ends, so wait briefly for that
-        (an HTTP/1.1 connection is only reused once its body was read to the end)."""
-        if self.done and not self._pump.done():
-            await asyncio.wait([self._pump], timeout=STREAM_DRAIN_S)
-        self._pump.cancel()
-        await asyncio.wait([self._pump])  # never raises the pump's end; ours still propagates
-        await self.response.aclose()
+        (an HTTP/1.1 connection is only reused once its body was read to the end).
+
+        The response is closed whatever happens meanwhile: a relay calls this from a task
+        that is being cancelled (its client left), and an aiohttp connection whose reader
+        was only cancelled would keep the upstream answer running."""
+        try:
+            if self.done and not self._pump.done():
+                await asyncio.wait([self._pump], timeout=STREAM_DRAIN_S)
+            self._pump.cancel()
+            await asyncio.wait([self._pump])  # never raises the pump's end; ours still does
+        finally:
+            await self.response.aclose()
 
 
 def chunk_reader(settings: Settings, deadline: Deadline, endpoint: Endpoint) -> NextChunk:

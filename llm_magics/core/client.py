@@ -4,14 +4,17 @@ Clients live on the core loop thread and are reused by every call, so
 keep-alive connections are shared. The SDK's own retries are off
 (``max_retries=0``): the policy stack is the one retry layer.
 
-Also the one place where SDK exceptions become ``llm_magics.errors``, so no raw
-httpx traceback reaches a user, and no message ever contains the API key.
+Also the one place where HTTP failures become ``llm_magics.errors``, for the SDK
+and for the lean request path alike (``status_error``, ``timeout_error``,
+``connection_error``), so no raw httpx or aiohttp traceback reaches a user, the
+two paths fail the same way, and no message ever contains the API key.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import time
 from typing import Any
 
@@ -29,11 +32,16 @@ from .endpoint import Endpoint
 from .secrets import redact
 from .settings import Settings
 
-__all__ = ["get_client", "translate_error", "close_clients", "RAW_RESPONSE"]
+__all__ = [
+    "get_client", "translate_error", "close_clients", "RAW_RESPONSE", "status_error",
+    "timeout_error", "connection_error", "timed_out",
+]
 
 # ``cast_to`` that makes the SDK hand back the HTTP response as is: no request-params
 # transform and no pydantic model per answer, which halves the client's CPU per call.
 RAW_RESPONSE = _http.Response
+
+DETAIL_CHARS = 200  # of a server's error body, quoted in our message
 
 _clients: dict[tuple[Any, ...], openai.AsyncOpenAI] = {}
 
@@ -98,7 +106,7 @@ def _retry_after(headers: Any) -> float | None:
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
-def _timed_out(err: BaseException) -> bool:
+def timed_out(err: BaseException) -> bool:
     """Whether a transport "timeout" really was one: the aiohttp adapter reports a refused
     or dropped connection as a connect timeout too, so look at the root cause."""
     root = err
@@ -107,13 +115,20 @@ def _timed_out(err: BaseException) -> bool:
     return isinstance(root, TimeoutError) or "Timeout" in type(root).__name__
 
 
-def _server_message(err: openai.APIStatusError) -> str:
-    body = err.body
+def _status_detail(body: object) -> str:
+    """What the server said about a failed status, the same whichever path read it.
+
+    ``body`` is the error object (the ``error`` member of a JSON body unwrapped, as
+    the SDK's ``APIStatusError.body`` holds it), the body's text, or None.
+    """
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict) and inner.get("message"):
             return str(inner["message"])
-    return err.message
+        return json.dumps(body, default=str)[:DETAIL_CHARS]
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:DETAIL_CHARS]
+    return "no details"
 
 
 def _rate_limited(where: str, detail: str, retry_after_s: float | None) -> str:
@@ -136,52 +151,70 @@ def translate_error(err: Exception, endpoint: Endpoint) -> errors.LLMError:
 
 
 def _translate(err: Exception, endpoint: Endpoint) -> errors.LLMError:
-    where = endpoint.base_url
     if isinstance(err, errors.LLMError):
         return err
-    if isinstance(err, (openai.APITimeoutError, _http.TimeoutException)) and _timed_out(err):
-        return errors.APITimeoutError(
-            f"{where} sent nothing for read_timeout (or did not connect within "
-            "connect_timeout). Raise `read_timeout` in llm_magics.configure() if the model is "
-            "slow, or check the server."
-        )
+    if isinstance(err, (openai.APITimeoutError, _http.TimeoutException)) and timed_out(err):
+        return timeout_error(endpoint)
     if isinstance(err, _http.TransportError):  # raised while reading a body that was started
+        return connection_error(endpoint, err, started=True)
+    if isinstance(err, openai.APIConnectionError):
+        return connection_error(endpoint, err, started=False)
+    if isinstance(err, openai.APIStatusError):
+        return status_error(err.status_code, err.response.headers, err.body, endpoint)
+    return errors.LLMError(f"Unexpected error calling {endpoint.base_url}: "
+                           f"{type(err).__name__}: {err}")
+
+
+def timeout_error(endpoint: Endpoint) -> errors.APITimeoutError:
+    """The transport's own bound fired (``connect_timeout`` / ``read_timeout``)."""
+    return errors.APITimeoutError(
+        f"{endpoint.base_url} sent nothing for read_timeout (or did not connect within "
+        "connect_timeout). Raise `read_timeout` in llm_magics.configure() if the model is "
+        "slow, or check the server."
+    )
+
+
+def connection_error(endpoint: Endpoint, err: BaseException, *,
+                     started: bool) -> errors.APIConnectionError:
+    """``started``: the answer's body had begun, so the connection broke rather than failed."""
+    where = endpoint.base_url
+    if started:
         return errors.APIConnectionError(
             f"The connection to {where} broke during the answer ({type(err).__name__}). "
             "Run again; if it keeps happening, check the server or a proxy in between."
         )
-    if isinstance(err, openai.APIConnectionError):
-        return errors.APIConnectionError(
-            f"Cannot reach {where}: is the server running and the base_url right? "
-            "Set it with llm_magics.configure(base_url=...) or OPENAI_BASE_URL."
+    return errors.APIConnectionError(
+        f"Cannot reach {where}: is the server running and the base_url right? "
+        "Set it with llm_magics.configure(base_url=...) or OPENAI_BASE_URL."
+    )
+
+
+def status_error(status: int, headers: Any, body: object,
+                 endpoint: Endpoint) -> errors.LLMError:
+    """The error for an HTTP status >= 400; ``body`` as ``_status_detail`` takes it."""
+    where = endpoint.base_url
+    context = {
+        "status_code": status,
+        "request_id": headers.get("x-request-id"),
+        "retry_after_s": _retry_after(headers),
+    }
+    detail = _status_detail(body)
+    if status in (401, 403):
+        return errors.AuthenticationError(
+            f"{where} rejected the API key ({status}): check OPENAI_API_KEY or "
+            "llm_magics.configure(api_key=...).",
+            **context,
         )
-    if isinstance(err, openai.APIStatusError):
-        status = err.status_code
-        context = {
-            "status_code": status,
-            "request_id": err.request_id,
-            "retry_after_s": _retry_after(err.response.headers),
-        }
-        detail = _server_message(err)
-        if status in (401, 403):
-            return errors.AuthenticationError(
-                f"{where} rejected the API key ({status}): check OPENAI_API_KEY or "
-                "llm_magics.configure(api_key=...).",
-                **context,
-            )
-        if status == 404:
-            return errors.ModelNotFoundError(
-                f"{where} does not know model {endpoint.model!r} (404: {detail}). "
-                "Pick another with model=... or `-m`.",
-                **context,
-            )
-        if status == 429:
-            return errors.RateLimitError(_rate_limited(where, detail, context["retry_after_s"]),
-                                         **context)
-        if status >= 500 or status in (408, 409):
-            return errors.ServerError(
-                f"{where} failed with {status}: {detail}", **context
-            )
-        return errors.InvalidRequestError(f"{where} refused the request ({status}): {detail}",
-                                          **context)
-    return errors.LLMError(f"Unexpected error calling {where}: {type(err).__name__}: {err}")
+    if status == 404:
+        return errors.ModelNotFoundError(
+            f"{where} does not know model {endpoint.model!r} (404: {detail}). "
+            "Pick another with model=... or `-m`.",
+            **context,
+        )
+    if status == 429:
+        return errors.RateLimitError(_rate_limited(where, detail, context["retry_after_s"]),
+                                     **context)
+    if status >= 500 or status in (408, 409):
+        return errors.ServerError(f"{where} failed with {status}: {detail}", **context)
+    return errors.InvalidRequestError(f"{where} refused the request ({status}): {detail}",
+                                      **context)

@@ -18,6 +18,7 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "RETRY_AFTER_MAX_S",
     "RATE_LIMIT_PAUSE_S",
+    "SERVER_RETRY_FACTOR",
     "STREAM_DRAIN_S",
     "PLAN_CALL_S",
     "PLAN_SAFETY",
@@ -81,6 +82,12 @@ endpoint pauses as long. A longer value (a quota that is gone for an hour)
 fails that call at once with ``RateLimitError`` instead of waiting, and pauses
 the endpoint only for ``RATE_LIMIT_PAUSE_S``: one header never freezes the process.
 """
+
+SERVER_RETRY_FACTOR = 0.2
+"""The first wait before retrying a 5xx, timeout or dropped connection, as a share of
+``backoff_initial_s`` (0.1 s by default): such a failure is usually one unlucky request, and
+the breaker, not a long wait, protects an endpoint that is really down. A 429 waits the whole
+``backoff_initial_s``: a spent quota does not come back sooner for asking again."""
 
 RATE_LIMIT_PAUSE_S = 1.0
 """How long every call to an endpoint pauses after a 429 that gives no usable wait."""

@@ -20,14 +20,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import openai
-
 from .. import errors
-from .answer import StreamProgress, response_from_body
+from .answer import StreamProgress, response_from_bytes
 from .bounds import Deadline, attempt_timeout_error, within
 from .budget import check_call
 from .chat_stream import chunk_reader, open_chat_stream, read_until_text
-from .client import RAW_RESPONSE, get_client, translate_error
 from .constants import RATE_LIMIT_PAUSE_S
 from .endpoint import Endpoint
 from .policy.breaker import CircuitBreaker
@@ -37,6 +34,7 @@ from .policy.retry import honoured_retry_after, retrying
 from .settings import Settings
 from .tokens import estimate_request_tokens
 from .types import Request, Response, Usage
+from .wire import post_chat
 
 __all__ = ["Engine", "CallStats", "get_engine"]
 
@@ -228,23 +226,14 @@ class Engine:
             stats.add_response(hit)
             return hit
         check_call(request, settings)  # a cached answer is free; a new one must fit the cap
-        client = get_client(endpoint, settings)
+        body = _wire_body(request, endpoint)
 
         async def call(limiter: RateLimiter) -> tuple[Response, Usage]:
             started = time.perf_counter()
-            try:
-                raw = await client.post("/chat/completions", body=_wire_body(request, endpoint),
-                                        cast_to=RAW_RESPONSE, options=_priority_header(request))
-                body = raw.json()
-            except (openai.OpenAIError, errors.LLMError) as err:
-                raise translate_error(err, endpoint) from None
-            except ValueError:
-                raise errors.ServerError(
-                    f"{endpoint.base_url} answered with a body that is not JSON."
-                ) from None
-            limiter.observe_headers(raw.headers)
-            response = response_from_body(body, request, time.perf_counter() - started,
-                                          settings.prices)
+            content, headers = await post_chat(body, request.priority, endpoint, settings)
+            limiter.observe_headers(headers)
+            response = response_from_bytes(content, request, time.perf_counter() - started,
+                                           endpoint.base_url, settings.prices)
             return response, response.usage
 
         try:
@@ -290,13 +279,12 @@ class Engine:
             yield hit
             return
         check_call(request, settings)
-        client = get_client(endpoint, settings)
         started = time.perf_counter()
         next_chunk = chunk_reader(settings, deadline, endpoint)
+        body = _wire_body(request, endpoint, stream=True)
 
         async def open_until_first_text(limiter: RateLimiter) -> tuple[Any, None]:
-            reader = await open_chat_stream(client, _wire_body(request, endpoint, stream=True),
-                                            _priority_header(request)["headers"], endpoint)
+            reader = await open_chat_stream(body, request.priority, endpoint, settings)
             limiter.observe_headers(reader.headers)
             progress = StreamProgress(request.model)
             await read_until_text(reader, progress, next_chunk)
@@ -342,14 +330,6 @@ class Engine:
 def _wire_body(request: Request, endpoint: Endpoint, *, stream: bool = False) -> dict[str, Any]:
     """The JSON body to send, in the form this endpoint's server accepts."""
     return endpoint.wire_body(request.body(stream=stream))
-
-
-PRIORITY_HEADER = "X-LLM-Priority"
-
-
-def _priority_header(request: Request) -> dict[str, Any]:
-    """Tells an llm-magics gateway how to queue this call among its other clients."""
-    return {"headers": {PRIORITY_HEADER: request.priority}}
 
 
 _engine: Engine | None = None

@@ -77,7 +77,11 @@ class Settings(BaseModel):
         "backoff sleeps and rate-limit waits (429 pauses included). When it passes, the call "
         "ends with DeadlineExceededError. None: only `timeout` and `max_retries` bound a call."
     )
-    backoff_initial_s: float = Field(0.5, gt=0, description="First retry wait, doubled each time.")
+    backoff_initial_s: float = Field(
+        0.5, gt=0, description="First retry wait after a 429; a 5xx, timeout or dropped "
+        "connection waits a fifth of it. Each later wait is drawn between that and three times "
+        "the last one (decorrelated jitter)."
+    )
     backoff_max_s: float = Field(
         30.0, gt=0, description="Longest wait of the exponential backoff between two retries. "
         "A server's Retry-After is waited for instead when it is at most 60 s; a longer one "
@@ -102,8 +106,13 @@ class Settings(BaseModel):
         "redis://127.0.0.1:6379/0", description="Redis URL for the Celery queue and shared limits."
     )
     transport: Literal["aiohttp", "httpx"] = Field(
-        "aiohttp", description="HTTP transport under the OpenAI SDK (aiohttp: less CPU per "
+        "aiohttp", description="HTTP library that carries the requests (aiohttp: less CPU per "
         "call, see docs/benchmarks.md)."
+    )
+    request_path: Literal["lean", "sdk"] = Field(
+        "lean", description="How a chat request is sent: lean (JSON bytes straight on the "
+        "pooled `transport` session; less CPU per call) or sdk (through the OpenAI SDK, the "
+        "reference; same headers, errors and retries)."
     )
     priority: Literal["interactive", "high", "bulk"] = Field(
         "bulk", description="Default priority of calls that do not state one."

@@ -86,13 +86,14 @@ def test_faults_are_injected_and_ours_retries_through_them(bench):
 def test_overhead_measures_cpu_for_every_contender(bench):
     summary = bench["s"]["overhead"]["summary"]
     assert summary["ours_over_bare"] > 0
+    assert "ours-sdk" in summary["contenders"]  # the lean path is measured against the SDK's
     for name, figures in summary["contenders"].items():
         assert figures["cpu_s_per_1000"] > 0, name
 
 
 def test_streaming_counts_ttft_and_widget_updates(bench):
     summary = bench["s"]["streaming"]["summary"]
-    assert set(summary["ttft_ms"]) == {"bare", "bare-aiohttp", "ours", "ours-httpx"}
+    assert set(summary["ttft_ms"]) == {"bare", "bare-aiohttp", "ours", "ours-httpx", "ours-sdk"}
     view = summary["stream_view"]
     assert view["text_complete"]
     assert view["tokens"] == bench["sizes"]["stream_view_tokens"]
@@ -113,6 +114,14 @@ def test_memory_runs_both_sides_to_completion(bench):
     assert summary["ours"]["peak_mb"] > 0
 
 
+def test_scaling_answers_every_row_at_every_size(bench):
+    summary = bench["s"]["scaling"]["summary"]
+    assert [int(n) for n in summary] == list(bench["sizes"]["scaling_ns"])
+    for n, sides in summary.items():
+        assert sides["ours"]["ok"] == sides["bare"]["ok"] == int(n)
+        assert sides["ours"]["cpu_s"] > 0 and sides["ours"]["peak_mb"] > 0
+
+
 def test_batch_reads_back_every_line(bench):
     assert bench["s"]["batch"]["summary"]["answered"] == bench["sizes"]["batch_n"]
 
@@ -123,3 +132,20 @@ def test_main_takes_argv_for_the_cli(tmp_path):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert main(["--only", "nonsense", "--out-dir", str(tmp_path)]) == 2
+
+
+def test_a_merged_rerun_replaces_its_scenarios_and_is_listed(bench):
+    from benchmarks.__main__ import merged
+    from benchmarks.report import write_markdown
+
+    full = json.loads(json.dumps(bench["results"]))
+    rerun = json.loads(json.dumps(bench["results"]))
+    rerun["scenarios"] = {"faults": {**full["scenarios"]["faults"], "title": "3. Faults again"}}
+    rerun["generated_at"] = "2030-01-01 00:00 UTC"
+    result = merged(full, rerun)
+    assert list(result["scenarios"]) == list(bench["s"])  # the order of the full run is kept
+    assert result["scenarios"]["faults"]["title"] == "3. Faults again"
+    assert result["scenarios"]["overhead"] == bench["s"]["overhead"]
+    markdown = bench["dir"] / "merged.md"
+    write_markdown(result, markdown)
+    assert "Re-run on 2030-01-01 00:00 UTC" in markdown.read_text()

@@ -43,6 +43,7 @@ class RecordingServer:
     def __init__(self, respond: Responder = chat_reply) -> None:
         self.respond = respond
         self.bodies: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []  # lower-cased names, one dict per request
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,6 +54,7 @@ class RecordingServer:
                 body = json.loads(raw or b"{}")
                 outer.bodies.append(body)
                 lowered = {k.lower(): v for k, v in self.headers.items()}
+                outer.headers.append(lowered)
                 status, headers, content = outer.respond(body, lowered)
                 self.send_response(status)
                 for name, value in {**headers, "Content-Length": str(len(content))}.items():
@@ -66,7 +68,9 @@ class RecordingServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll, so leaving the ``with`` block does not wait half a second.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
+                                        daemon=True)
 
     def __enter__(self) -> RecordingServer:
         self._thread.start()

@@ -29,6 +29,8 @@ KEY = "sk-bounds-secret-0123456789"
 TRANSPORTS = ["aiohttp", "httpx"]
 BOUND_S = 10.0  # every bounded call here must end within this, whatever the load
 
+pytestmark = pytest.mark.usefixtures("request_path")  # lean and SDK alike
+
 
 @pytest.fixture
 def sim():

@@ -45,6 +45,7 @@ def test_fanout_under_600_rpm_stays_within_the_limit(sim):
     assert 0.85 * 600 <= rate <= 600 * 1.02, rate
 
 
+@pytest.mark.usefixtures("request_path")
 def test_every_prompt_survives_20_percent_503s(sim):
     # Latency on successes only: quick 503s overtake slow answers, as with a real server,
     # which must not trip the breaker while most calls are fine.
@@ -57,6 +58,7 @@ def test_every_prompt_survives_20_percent_503s(sim):
     assert stats.retries == sim.stats["server_errors"]  # ...and each one was retried once
 
 
+@pytest.mark.usefixtures("request_path")
 def test_after_a_429_the_retry_waits_for_retry_after(sim):
     sim.configure(rpm=30)  # one slot every 2s
     bare = openai.OpenAI(base_url=sim.base_url, api_key="x", max_retries=0)
@@ -73,6 +75,7 @@ def test_after_a_429_the_retry_waits_for_retry_after(sim):
     assert elapsed >= 0.2  # waited for the server's Retry-After, not the 10ms backoff
 
 
+@pytest.mark.usefixtures("request_path")
 def test_retry_after_is_capped_by_backoff_max(sim):
     sim.configure(rpm=1)
     openai.OpenAI(base_url=sim.base_url, api_key="x", max_retries=0).chat.completions.create(
@@ -94,12 +97,14 @@ def test_retry_after_http_date_is_understood():
     assert _retry_after({"retry-after-ms": "250"}) == 0.25
 
 
+@pytest.mark.usefixtures("request_path")
 def test_a_400_is_raised_at_once_without_retry(sim):
     with pytest.raises(errors.InvalidRequestError):
         llm_magics.complete("STATUS:400", max_retries=6)
     assert sim.stats["chat_requests"] == 1
 
 
+@pytest.mark.usefixtures("request_path")
 @pytest.mark.parametrize("status", [401, 403, 404, 422])
 def test_client_errors_are_never_retried(sim, status):
     with pytest.raises(errors.LLMError) as info:
@@ -108,6 +113,7 @@ def test_client_errors_are_never_retried(sim, status):
     assert sim.stats["chat_requests"] == 1
 
 
+@pytest.mark.usefixtures("request_path")
 @pytest.mark.parametrize("status", [408, 409, 500, 502, 503, 504])
 def test_transient_errors_are_retried_up_to_max_retries(sim, status):
     with pytest.raises(errors.LLMError) as info:
@@ -157,6 +163,7 @@ def test_half_open_lets_one_probe_through_a_concurrent_fanout():
     assert sum(isinstance(r, errors.CircuitOpenError) for r in results) == 19
 
 
+@pytest.mark.usefixtures("request_path")
 def test_hanging_request_times_out_with_advice(sim):
     sim.configure(hang_rate=1.0, hang_max_s=5)
     started = time.monotonic()
@@ -165,6 +172,7 @@ def test_hanging_request_times_out_with_advice(sim):
     assert time.monotonic() - started < 4.5  # bounded by the timeout, not the 5 s hang
 
 
+@pytest.mark.usefixtures("request_path")
 def test_stream_dropped_before_first_token_is_retried(sim):
     sim.configure(drop_before_first_token_rate=0.5, answer_tokens=10, seed=3)
     for i in range(6):
@@ -173,6 +181,7 @@ def test_stream_dropped_before_first_token_is_retried(sim):
     assert sim.stats["drops"] >= 1
 
 
+@pytest.mark.usefixtures("request_path")
 def test_stream_dropped_after_text_ends_with_partial_text_not_duplicates(sim):
     sim.configure(drop_rate=1.0, answer_tokens=40)
     s = llm_magics.stream("drop me")
@@ -184,6 +193,7 @@ def test_stream_dropped_after_text_ends_with_partial_text_not_duplicates(sim):
     assert sim.stats["chat_requests"] == 1  # not silently restarted
 
 
+@pytest.mark.usefixtures("request_path")
 def test_stream_idle_timeout(sim):
     sim.configure(answer_tokens=5, token_latency_s=2.0)
     with pytest.raises((errors.StreamInterruptedError, errors.APITimeoutError)) as info:

@@ -22,7 +22,7 @@ BOUND_S = 10.0
 
 
 @pytest.fixture
-def sim():
+def sim(request_path):
     with Simulator() as server:
         llm_magics.configure(base_url=server.base_url, api_key=KEY, model="sim-small",
                              cache=False, backoff_initial_s=0.05)

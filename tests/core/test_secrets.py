@@ -53,6 +53,7 @@ def test_settings_repr_and_public_dict_mask_url_passwords():
     assert s.redis_url == "redis://:hunter2-pass@db:6379/0"  # the real value is still used
 
 
+@pytest.mark.usefixtures("request_path")
 def test_a_short_key_leaves_a_404_message_readable():
     with Simulator() as sim:
         with pytest.raises(errors.ModelNotFoundError) as info:
@@ -63,6 +64,7 @@ def test_a_short_key_leaves_a_404_message_readable():
     assert "Pick another with model=" in message and "***" not in message
 
 
+@pytest.mark.usefixtures("request_path")
 def test_a_key_the_server_echoes_back_is_masked():
     def echo_key(body, headers):
         key = headers["authorization"].removeprefix("Bearer ")
@@ -83,6 +85,7 @@ def test_a_password_in_the_base_url_is_refused_without_echoing_it():
     assert "url-secret-pass" not in str(info.value)
 
 
+@pytest.mark.usefixtures("request_path")
 def test_a_password_in_a_url_the_server_mentions_is_masked():
     def mention_url(body, headers):
         detail = {"error": {"message": "Upstream redis://:upstream-pass@10.0.0.5:6379 is down."}}

@@ -22,11 +22,11 @@ from raw_http_server import (
 
 import llm_magics
 from llm_magics import errors
-from llm_magics.core.client import close_clients
 from llm_magics.core.endpoint import Endpoint
 from llm_magics.core.engine import Engine
 from llm_magics.core.settings import resolve
 from llm_magics.core.types import Request
+from llm_magics.core.wire import close_connections
 from llm_magics.server.sim import SimConfig, expected_answer
 from tests.support.sim import Simulator
 
@@ -36,7 +36,7 @@ LOOP_TURNS = 20
 
 
 @pytest.fixture
-def sim():
+def sim(request_path):
     with Simulator(answer_tokens=20) as server:
         llm_magics.configure(base_url=server.base_url, api_key=KEY, model="sim-small",
                              backoff_initial_s=0.02, backoff_max_s=0.1)
@@ -107,7 +107,7 @@ def test_a_200_that_is_no_answer_is_retried_and_never_cached(sim, kind):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_every_token_received_before_a_cut_is_kept(transport):
+def test_every_token_received_before_a_cut_is_kept(transport, request_path):
     """The consumer is busy while the rest arrives and the connection breaks (a relay
     writing to a slow client): what arrived meanwhile must still come out. (With the
     SDK's stream over aiohttp only the first token came out: its reader raises the
@@ -144,7 +144,7 @@ def test_every_token_received_before_a_cut_is_kept(transport):
                         for _ in range(LOOP_TURNS):
                             await asyncio.sleep(0)
         finally:
-            await close_clients()
+            await close_connections()
         return seen, info.value
 
     with RawHTTPServer(burst_then_cut) as server:

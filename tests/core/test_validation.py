@@ -145,7 +145,7 @@ def test_every_documented_chat_completions_field_is_accepted():
 
 # -- extra_body: what reaches the wire -----------------------------------------------------------
 @pytest.fixture
-def recorder():
+def recorder(request_path):
     with RecordingServer() as server:
         llm_magics.configure(base_url=server.base_url)
         yield server

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import json
 import logging
 import os
 import sqlite3
@@ -42,6 +41,7 @@ from ..constants import (
     CACHE_RETRY_AFTER_S,
     CACHE_WRITER_IDLE_S,
 )
+from ..jsoncodec import decode_json, encode_json
 from ..state_files import open_database
 from ..types import Response
 
@@ -106,7 +106,7 @@ class ResponseCache:
         found = {}
         for k, v in values.items():
             with contextlib.suppress(ValueError, KeyError, TypeError):  # a damaged row: a miss
-                found[k] = Response.from_dict(json.loads(v), cached=True)
+                found[k] = Response.from_dict(decode_json(v), cached=True)
         self.hits += len(found)
         self.misses += len(keys) - len(found)
         return found
@@ -147,7 +147,7 @@ class ResponseCache:
     # -- writes ----------------------------------------------------------------------------
     def put(self, key: str, response: Response) -> None:
         """Keep an answer; the writer thread commits it soon (never on the caller's thread)."""
-        value = json.dumps(response.to_dict(), separators=(",", ":"))
+        value = encode_json(response.to_dict()).decode()
         with self._mem:
             held = len(self._pending) + len(self._writing)
             if held >= CACHE_MAX_HELD_ROWS and key not in self._pending:

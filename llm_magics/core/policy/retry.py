@@ -1,9 +1,13 @@
 """The one retry policy: which errors to retry and how long to wait.
 
 Retries only what can succeed on a second try (429, 408, 409, 5xx, timeouts,
-dropped connections), never 400/401/403/404/422. Waits grow exponentially with
-jitter up to ``backoff_max_s``; a server's ``Retry-After`` wins when it is at
-most ``RETRY_AFTER_MAX_S`` (60 s). A longer one is not waited for: that 429 is
+dropped connections), never 400/401/403/404/422. Waits follow decorrelated
+jitter (each one drawn between a base and three times the last, up to
+``backoff_max_s``), from a base that depends on the failure: a 429 starts at
+``backoff_initial_s`` (the quota needs time), a 5xx, timeout or dropped
+connection at ``SERVER_RETRY_FACTOR`` of it (another attempt usually lands on
+a healthy moment). A server's ``Retry-After`` wins when it is at most
+``RETRY_AFTER_MAX_S`` (60 s). A longer one is not waited for: that 429 is
 final. A ``deadline_s`` bounds the whole thing: a wait that would end after it
 is not started, the call ends with ``DeadlineExceededError`` at once.
 """
@@ -12,14 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable
 
 import tenacity
-from tenacity import stop_after_attempt, wait_exponential_jitter
+from tenacity import stop_after_attempt
 
 from ...errors import LLMError
 from ..bounds import Deadline
-from ..constants import RETRY_AFTER_MAX_S
+from ..constants import RETRY_AFTER_MAX_S, SERVER_RETRY_FACTOR
 from ..settings import Settings
 
 __all__ = ["is_retryable", "retrying", "wait_for", "honoured_retry_after"]
@@ -39,24 +44,33 @@ def is_retryable(err: BaseException) -> bool:
     return err.retry_after_s is None or honoured_retry_after(err) is not None
 
 
-class wait_retry_after(tenacity.wait.wait_base):
-    """The server's Retry-After when it sent one (within the cap), else the fallback."""
+class wait_by_kind(tenacity.wait.wait_base):
+    """The server's Retry-After when it sent one (within the cap), else decorrelated jitter
+    from the base for this kind of failure: ``uniform(base, 3 * last wait)``, capped."""
 
-    def __init__(self, fallback: tenacity.wait.wait_base) -> None:
-        self.fallback = fallback
+    def __init__(self, settings: Settings, rng: Callable[[], float] = random.random) -> None:
+        self.initial = settings.backoff_initial_s
+        self.cap = settings.backoff_max_s
+        self.rng = rng
+
+    def base_for(self, err: BaseException | None) -> float:
+        if getattr(err, "status_code", None) == 429:
+            return self.initial
+        return self.initial * SERVER_RETRY_FACTOR
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         err = retry_state.outcome.exception() if retry_state.outcome else None
         hint = honoured_retry_after(err)
-        return hint if hint is not None else self.fallback(retry_state)
+        if hint is not None:
+            return hint
+        base = self.base_for(err)
+        last = retry_state.upcoming_sleep  # the wait before this attempt (0 after the first)
+        high = max(base, 3 * last)
+        return min(self.cap, base + (high - base) * self.rng())
 
 
 def wait_for(settings: Settings) -> tenacity.wait.wait_base:
-    fallback = wait_exponential_jitter(
-        multiplier=settings.backoff_initial_s, max=settings.backoff_max_s,
-        jitter=settings.backoff_initial_s,
-    )
-    return wait_retry_after(fallback)
+    return wait_by_kind(settings)
 
 
 class _SleepWithin:

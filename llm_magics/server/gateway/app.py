@@ -22,8 +22,8 @@ from fastapi import FastAPI, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
-from ...core.client import close_clients
 from ...core.policy.cache import get_cache
+from ...core.wire import close_connections
 from ..openai_app import openai_app
 from ..openai_shapes import ErrorReply, dumps, error_response
 from ..upload_limit import limit_upload
@@ -134,7 +134,7 @@ def create_app(config: GatewayConfig, upstream: Upstream, *,
                 if config.cache:
                     for path in gw.caches.paths():
                         get_cache(path).flush()
-                await asyncio.wait_for(close_clients(), 5)
+                await asyncio.wait_for(close_connections(), 5)
 
     app = openai_app(
         GatewayApp, "llm-magics gateway", lifespan, chat.router,
