@@ -30,12 +30,14 @@ if TYPE_CHECKING:  # imported lazily below, so `python -m llm_magics.server.sim`
     from .core.settings import Settings, configure
     from .core.types import Response, Usage
     from .errors import LLMError
+    from .pandas.history import history
 
 _LAZY = {
     "errors": ("llm_magics.errors", None),
     "batch": ("llm_magics.batch", None),
     "LLMError": ("llm_magics.errors", "LLMError"),
     "CallStats": ("llm_magics.core.engine", "CallStats"),
+    "history": ("llm_magics.pandas.history", "history"),
     "Settings": ("llm_magics.core.settings", "Settings"),
     "configure": ("llm_magics.core.settings", "configure"),
     "Response": ("llm_magics.core.types", "Response"),
@@ -83,6 +85,7 @@ __all__ = [
     "amap",
     "configure",
     "status",
+    "history",
     "Response",
     "Usage",
     "Settings",

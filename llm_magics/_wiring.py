@@ -9,6 +9,7 @@ extra that is not installed costs nothing until it is asked for.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from . import errors
@@ -52,9 +53,17 @@ def _progress_widget(tracker: Any, on_stop: Any) -> Any:
     return show_widget(tracker, on_stop)
 
 
+def _cell_number() -> int | None:
+    """The running cell's ``In [n]`` when IPython is already loaded (never imported here)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "execution_count", None) if shell is not None else None
+
+
 def install() -> None:
     registry.register_backend("async", _in_process)
     registry.register_backend("batch", _batch)
     registry.register_backend("queue", _queue)
     registry.register_default_provider(_embedded_model)
     registry.register_notebook_display(_progress_widget)
+    registry.register_cell_counter(_cell_number)

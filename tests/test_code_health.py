@@ -54,7 +54,7 @@ def test_public_api_is_pinned():
     import llm_magics
 
     assert sorted(llm_magics.__all__) == sorted([
-        "complete", "acomplete", "stream", "astream", "map", "amap", "configure", "status",
+        "complete", "acomplete", "stream", "astream", "map", "amap", "configure", "status", "history",
         "Response", "Usage", "Settings", "CallStats", "TextStream", "AsyncTextStream",
         "LLMError", "errors", "batch", "load_ipython_extension", "unload_ipython_extension",
     ])

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from .backends import Work
 from .engine import CallStats, get_engine
+from .history.context import default_face
 from .pipeline import DEFAULT_MODE, build_requests, prepare, resolve_call, start
 from .requestset import OnResult, Outcome
 from .runner import in_runner_thread, on_loop, submit, sync_twin
@@ -34,6 +35,7 @@ __all__ = [
 
 
 async def _complete(prompt_or_messages, system, priority, use_cache, options) -> Response:
+    default_face("complete")
     call = await resolve_call(options)
     request = prepare(prompt_or_messages, call, system=system, priority=priority)
     return await get_engine().complete(request, call.endpoint, call.settings, use_cache=use_cache)
@@ -71,6 +73,7 @@ _END = object()
 async def _produce(prompt_or_messages, system, priority, use_cache, options, emit) -> None:
     """Run a stream on the runner loop, handing each item to ``emit`` (thread-safe)."""
     try:
+        default_face("stream")
         call = await resolve_call(options)
         request = prepare(prompt_or_messages, call, system=system, priority=priority)
         async for item in get_engine().stream(request, call.endpoint, call.settings,
@@ -239,6 +242,7 @@ astream = _stream_face(AsyncTextStream, "astream",
 # -- fan-out ---------------------------------------------------------------------------------
 async def _amap(prompts, system, priority, use_cache, concurrency, stats, on_result, options,
                 mode) -> list[Outcome]:
+    default_face("map")
     call = await resolve_call(options, mode)
     work = Work(build_requests(prompts, call, system=system, priority=priority),
                 call.settings, call.endpoint, use_cache=use_cache, concurrency=concurrency,

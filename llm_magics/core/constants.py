@@ -13,6 +13,7 @@ __all__ = [
     "CACHE_RETRY_AFTER_S",
     "CACHE_MAX_HELD_ROWS",
     "CACHE_WRITER_IDLE_S",
+    "HISTORY_PRUNE_EVERY_S",
     "JOBSTORE_BUSY_TIMEOUT_S",
     "MIN_SECRET_CHARS",
     "MAX_JSON_DEPTH",
@@ -78,3 +79,8 @@ RATE_LIMIT_PAUSE_S = 1.0
 
 STREAM_DRAIN_S = 1.0
 """After ``[DONE]``, how long to wait for the body's end so the connection can be reused."""
+
+# -- call log ------------------------------------------------------------------------------------
+HISTORY_PRUNE_EVERY_S = 600.0
+"""How often the call log's writer drops rows past the retention (age, row count): pruning
+on every commit would cost a scan per second, never would let the file grow unbounded."""

@@ -29,6 +29,7 @@ from .chat_stream import chunk_reader, open_chat_stream, read_until_text
 from .client import RAW_RESPONSE, get_client, translate_error
 from .constants import RATE_LIMIT_PAUSE_S
 from .endpoint import Endpoint
+from .history.record import Recorder, record, recorder_for
 from .policy.breaker import CircuitBreaker
 from .policy.cache import ResponseCache, get_cache
 from .policy.limiter import Permit, RateLimiter
@@ -147,6 +148,7 @@ class Engine:
         stats: CallStats,
         call: Callable[[RateLimiter], Any],
         deadline: Deadline,
+        recorder: Recorder | None = None,
     ) -> Any:
         breaker = self.breaker_for(endpoint, settings)
         limiter = self.limiter_for(endpoint, settings)
@@ -157,6 +159,8 @@ class Engine:
                 if attempt.retry_state.attempt_number > 1:
                     stats.retries += 1
                     self.totals.retries += 1
+                    if recorder is not None:
+                        recorder.retries += 1
                 breaker.before_call()
                 try:
                     permit = (await within(limiter.acquire(estimate, request.priority),
@@ -221,10 +225,12 @@ class Engine:
         """``looked_up=True``: the caller already missed the cache for this request."""
         stats = stats if stats is not None else CallStats()
         deadline = Deadline(settings.deadline_s)
+        recorder = recorder_for(settings, "sync")
         cache = self.cache_for(settings, use_cache)
         key = request.cache_key() if cache is not None else ""
         if cache is not None and not looked_up and (hit := cache.get(key)) is not None:
             stats.add_response(hit)
+            record(recorder, request, hit)
             return hit
         client = get_client(endpoint, settings)
 
@@ -245,15 +251,18 @@ class Engine:
             return response, response.usage
 
         try:
-            response = await self._attempts(request, endpoint, settings, stats, call, deadline)
-        except errors.LLMError:
+            response = await self._attempts(request, endpoint, settings, stats, call, deadline,
+                                            recorder)
+        except errors.LLMError as err:
             stats.failed += 1
             self.totals.failed += 1
+            record(recorder, request, err)
             raise
         stats.add_response(response)
         self.totals.add_response(response)
         if cache is not None and response.finish_reason:
             cache.put(key, response)
+        record(recorder, request, response)
         return response
 
     @staticmethod
@@ -279,10 +288,12 @@ class Engine:
         """
         stats = stats if stats is not None else CallStats()
         deadline = Deadline(settings.deadline_s)
+        recorder = recorder_for(settings, "stream")
         cache = self.cache_for(settings, use_cache)
         key = request.cache_key() if cache is not None else ""
         if cache is not None and (hit := cache.get(key)) is not None:
             stats.add_response(hit)
+            record(recorder, request, hit)
             yield hit.text
             yield hit
             return
@@ -300,10 +311,11 @@ class Engine:
 
         try:
             reader, progress = await self._attempts(request, endpoint, settings, stats,
-                                                    open_until_first_text, deadline)
-        except errors.LLMError:
+                                                    open_until_first_text, deadline, recorder)
+        except errors.LLMError as err:
             stats.failed += 1
             self.totals.failed += 1
+            record(recorder, request, err)
             raise
         ttft = time.perf_counter() - started
         try:
@@ -319,11 +331,13 @@ class Engine:
             stats.failed += 1
             self.totals.failed += 1
             partial = progress.text
-            raise errors.StreamInterruptedError(
+            broken = errors.StreamInterruptedError(
                 f"The stream broke after {len(partial)} characters ({err.message}). "
                 "The partial text is kept; run again for a full answer.",
                 partial_text=partial,
-            ) from None
+            )
+            record(recorder, request, broken)
+            raise broken from None
         finally:
             await reader.aclose()
         response = progress.response(request, latency_s=time.perf_counter() - started,
@@ -332,6 +346,7 @@ class Engine:
         self.totals.add_response(response)
         if cache is not None and reader.done:
             cache.put(key, response)
+        record(recorder, request, response)
         yield response
 
 

@@ -17,6 +17,7 @@ new mode is one backend and a new kind of server is one provider.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -24,9 +25,10 @@ from typing import Any, Protocol
 from .. import errors
 from .endpoint import Endpoint
 from .engine import CallStats
+from .history import context
 from .jobs import Job
 from .providers import needs_provider, planning_endpoint
-from .registry import get_backend
+from .registry import current_cell, get_backend
 from .request_fields import request_params
 from .settings import FIELDS, Settings, resolve
 from .types import Messages, Priority, Request, to_messages
@@ -99,6 +101,7 @@ async def resolve_call(options: dict[str, Any], mode: str = DEFAULT_MODE) -> Cal
     backend = get_backend(mode)
     setting_args, params = split_options(options)
     settings = resolve(**setting_args)
+    _tag_cell()
     if needs_provider(settings):
         # A provider may start a model: seconds of blocking, kept off the loop.
         endpoint = await asyncio.to_thread(backend.endpoint_for, settings)
@@ -158,4 +161,12 @@ def build_requests(
 async def start(work: Work, mode: str = DEFAULT_MODE) -> Job:
     """Hand ``work`` to the backend for ``mode``; its handle comes back without waiting."""
     backend: Backend = get_backend(mode)
+    _tag_cell()
+    context.tag(mode=mode, job_id=uuid.uuid4().hex[:12])  # what the call log says of each row
     return await backend.start(work)
+
+
+def _tag_cell() -> None:
+    """The call log says which notebook cell made a call: the one running when it started."""
+    if context.current().cell is None:
+        context.tag(cell=current_cell())

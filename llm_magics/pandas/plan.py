@@ -18,6 +18,7 @@ import pandas as pd
 
 from .. import errors
 from ..core.backends import Work, get_backend
+from ..core.history.context import as_face
 from ..core.pipeline import Call, build_requests, plan_call, resolve_call, start
 from ..core.runner import run_sync
 from ..core.structured import StructuredOutput, structured_output
@@ -159,7 +160,8 @@ def run(plan: ApplyPlan, *, progress: bool, background: bool) -> Any:
                 background=background, keep_raw=False, finalize=plan.finalize,
                 index_labels=list(plan.index), metadata={"source": plan.title})
     plan.requests = []  # the backend holds them now, and lets go when it finishes
-    job = run_sync(start(work, plan.mode))
+    with as_face("apply"):
+        job = run_sync(start(work, plan.mode))
     if background or get_backend(plan.mode).returns_at_once:
         return job
     return job.results()

@@ -13,6 +13,7 @@ import asyncio
 from typing import Any
 
 from ..engine import get_engine
+from ..history.record import recorder_for
 from ..jobs import FanoutJob, NotSent
 from ..progress import FanoutTracker, follow, open_progress, safely
 from ..requestset import Outcome, RequestSet
@@ -59,7 +60,8 @@ class FanoutBackend:
             try:
                 cache = get_engine().cache_for(work.settings, work.use_cache)
                 requests = RequestSet(sent, cache=cache, stats=tracker.stats,
-                                      on_result=on_result)
+                                      on_result=on_result,
+                                      recorder=recorder_for(work.settings, "async"))
                 if requests.pending:
                     await self.execute(requests, work, job)
                 state = "cancelled" if job.cancel_requested else "done"

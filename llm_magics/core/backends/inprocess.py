@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from ... import errors
 from ..endpoint import Endpoint
 from ..engine import CallStats, Engine, get_engine
+from ..history.record import recorder_for
 from ..jobs import FanoutJob, NotSent
 from ..providers import resolve_endpoint
 from ..requestset import OnResult, Outcome, RequestSet
@@ -87,7 +88,7 @@ async def send_all(
 ) -> list[Outcome | None]:
     """Dedupe, answer from the cache, send the rest: for callers that need no job handle."""
     pending = RequestSet(requests, cache=engine.cache_for(settings, use_cache), stats=stats,
-                         on_result=on_result)
+                         on_result=on_result, recorder=recorder_for(settings, "async"))
     try:
         await send_pending(engine, pending, endpoint, settings, concurrency=concurrency,
                            use_cache=use_cache)

@@ -24,6 +24,7 @@ from typing import Any
 
 from ... import errors
 from ..endpoint import Endpoint
+from ..history.record import recorder_for
 from ..jobstore import JobRecord, get_store
 from ..pipeline import build_requests, resolve_call
 from ..policy.cache import get_cache
@@ -76,7 +77,8 @@ def prepare_lines(requests: Sequence[Request | errors.LLMError | None], *,
                errors.InvalidRequestError(f"Input {i} is a {type(r).__name__}, not a prepared "
                                           "Request.") for i, r in enumerate(requests)]
     cache = get_cache(settings.cache_path) if settings is not None and settings.cache else None
-    unique = RequestSet(checked, cache=cache)
+    unique = RequestSet(checked, cache=cache,
+                        recorder=recorder_for(settings, "batch") if settings is not None else None)
     out = Prepared()
     entries: dict[str, Any] = {}  # cache key -> custom_id or error entry
     for key, req in unique.unique.items():
