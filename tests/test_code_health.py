@@ -54,8 +54,8 @@ def test_public_api_is_pinned():
     import llm_magics
 
     assert sorted(llm_magics.__all__) == sorted([
-        "complete", "acomplete", "stream", "astream", "map", "amap", "configure", "status", "history",
-        "Response", "Usage", "Settings", "CallStats", "TextStream", "AsyncTextStream",
+        "complete", "acomplete", "stream", "astream", "map", "amap", "configure", "status",
+        "history", "Response", "Usage", "Settings", "CallStats", "TextStream", "AsyncTextStream",
         "LLMError", "errors", "batch", "load_ipython_extension", "unload_ipython_extension",
     ])
     for name in llm_magics.__all__:
