@@ -54,10 +54,17 @@ def _progress_widget(tracker: Any, on_stop: Any) -> Any:
 
 
 def _cell_number() -> int | None:
-    """The running cell's ``In [n]`` when IPython is already loaded (never imported here)."""
+    """The running cell's ``In [n]`` when IPython is already loaded (never imported here).
+
+    Read from the input history, which every IPython stores before running a cell:
+    ``execution_count`` is already ``n + 1`` during the cell on IPython 9, still ``n`` on 8.
+    """
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
-    return getattr(shell, "execution_count", None) if shell is not None else None
+    if shell is None:
+        return None
+    inputs = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None)
+    return len(inputs) - 1 if inputs else getattr(shell, "execution_count", None)
 
 
 def install() -> None:
