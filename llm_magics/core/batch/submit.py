@@ -24,6 +24,7 @@ from typing import Any
 
 from ... import errors
 from ..endpoint import Endpoint
+from ..history.context import default_face
 from ..history.record import recorder_for
 from ..jobstore import JobRecord, get_store
 from ..pipeline import build_requests, resolve_call
@@ -200,6 +201,7 @@ async def asubmit_prompts(
     ``None`` prompts send nothing and get ``None``; ``index_labels`` (row labels)
     are stored with the job; ``metadata`` goes to the server's batch metadata.
     """
+    default_face("batch")
     call = await resolve_call({"model": model, **options}, "batch")
     requests = build_requests(prompts_or_messages, call, system=system, priority=priority,
                               none_sends_nothing=True)
@@ -267,6 +269,7 @@ async def asubmit_jsonl(source: str | Path | bytes, *, metadata: dict[str, Any] 
 
         >>> job = await asubmit_jsonl("requests.jsonl")       # doctest: +SKIP
     """
+    default_face("batch")
     call = await resolve_call(options, "batch")
     prepared = _read_jsonl_input(source)
     model = _first_model(prepared) or call.endpoint.model
