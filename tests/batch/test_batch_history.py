@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import llm_magics
 from batch_helpers import POLL
+
+import llm_magics
 from llm_magics import errors
 from llm_magics.core.batch import submit_prompts
 
@@ -12,7 +13,7 @@ def test_a_batch_leaves_one_row_per_line_at_the_batch_price(llm):
     job = submit_prompts(["b1", "b2", "b1", "STATUS:400 refused", None], cache=False)
     results = job.wait(poll=POLL).results()
     job.results()  # read again: the log must not grow
-    answers = [r for r in results[:2]]
+    answers = results[:2]
     assert isinstance(results[3], errors.LLMError)
 
     frame = llm_magics.history()
