@@ -28,7 +28,7 @@ from ..batch_api import build_router
 from ..error_handlers import install_error_handlers
 from ..openai_shapes import OpenAIError, dumps, error_response
 from ..upload_limit import limit_upload
-from . import chat
+from . import chat, history
 from .admission import JSON_ROUTES, Admission, refuse_open_exposure
 from .body import BodyGone, read_body, replay
 from .config import GatewayConfig
@@ -147,6 +147,7 @@ def create_app(config: GatewayConfig, upstream: Upstream, *,
     app.gateway = gw
     app.state.gateway = gw
     app.include_router(chat.router)
+    app.include_router(history.router)
     app.include_router(build_router(
         lambda request: gateway_state(request).batches.for_tenant(tenant_of(request.scope).id)))
     install_error_handlers(app)
