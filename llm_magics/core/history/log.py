@@ -110,27 +110,31 @@ def _filters(**given: Any) -> tuple[str, list[Any]]:
     return " WHERE " + " AND ".join(p for p, _ in parts), [v for _, v in parts]
 
 
-_logs: dict[Path, CallLog] = {}
+_logs: dict[str, CallLog] = {}
 _logs_lock = threading.Lock()
 
 
 def get_call_log(path: Path | str) -> CallLog:
-    """One log object per file in the process; a forked child gets its own."""
-    key = Path(path)
-    log = _logs.get(key)
+    """One log object per file in the process (looked up by the path's text first: this runs
+    on every call); a forked child gets its own."""
+    given = os.fspath(path)
+    log = _logs.get(given)
     if log is not None and log.pid == os.getpid():
         return log
+    resolved = Path(given).expanduser().resolve()
     with _logs_lock:
-        log = _logs.get(key)
+        log = _logs.get(str(resolved))
         if log is None or log.pid != os.getpid():
-            log = _logs[key] = CallLog(key.expanduser().resolve())
+            log = _logs[str(resolved)] = CallLog(resolved)
+        _logs[given] = log
         return log
 
 
 def flush_logs() -> None:
     """Write every buffered row of this process and wait for it (at exit)."""
     with _logs_lock:
-        logs = [log for log in _logs.values() if log.pid == os.getpid()]
+        logs = [log for log in {id(x): x for x in _logs.values()}.values()
+                if log.pid == os.getpid()]
     for log in logs:
         log.store.flush(wait=True)
 
