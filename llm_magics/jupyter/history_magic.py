@@ -11,7 +11,6 @@ The table is HTML in the notebook and aligned text elsewhere; the numbers are
 from __future__ import annotations
 
 import html
-import shlex
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -53,13 +52,18 @@ class HistoryTable:
 @argument("--by", choices=GROUPS, default="model", help="group the summary by")
 @argument("--limit", type=int, help="only the newest N calls")
 @argument("--text", action="store_true", help="list the calls with their text")
+@argument("-h", "--help", action="store_true", help="Show this help.")
 def llm_history(line: str) -> Any:
-    """%llm_history [--since 1h] [--by cell|model|day|mode|face] [--text]: spend from the log."""
-    try:
-        args = parse_argstring(llm_history, line)
-    except SystemExit as err:  # argparse on a bad choice
-        raise UsageError(f"%llm_history {shlex.quote(line)}: see %llm_history? for the "
-                         "options.") from err
+    """Spend, tokens, calls, errors and cache hits from the call log.
+
+    %llm_history                      a row per model
+    %llm_history --since 1h --by cell what each cell of the last hour cost
+    %llm_history --text               the last calls with their prompt and answer
+    """
+    args = parse_argstring(llm_history, line)
+    if args.help:
+        print(llm_history.__doc__)
+        return None
     limit = args.limit or (TEXT_CALLS if args.text else None)
     try:
         rows = rows_as_dicts(since=args.since, until=args.until, model=args.model, limit=limit)
