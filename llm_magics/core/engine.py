@@ -15,6 +15,7 @@ everything the call waits for, both on the event loop. Only finished answers
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -258,6 +259,9 @@ class Engine:
             self.totals.failed += 1
             record(recorder, request, err)
             raise
+        except asyncio.CancelledError as err:  # interrupted in flight: on record as cancelled
+            record(recorder, request, err)
+            raise
         stats.add_response(response)
         self.totals.add_response(response)
         if cache is not None and response.finish_reason:
@@ -312,9 +316,10 @@ class Engine:
         try:
             reader, progress = await self._attempts(request, endpoint, settings, stats,
                                                     open_until_first_text, deadline, recorder)
-        except errors.LLMError as err:
-            stats.failed += 1
-            self.totals.failed += 1
+        except (errors.LLMError, asyncio.CancelledError) as err:
+            if isinstance(err, errors.LLMError):
+                stats.failed += 1
+                self.totals.failed += 1
             record(recorder, request, err)
             raise
         ttft = time.perf_counter() - started
@@ -330,14 +335,12 @@ class Engine:
         except errors.LLMError as err:
             stats.failed += 1
             self.totals.failed += 1
-            partial = progress.text
-            broken = errors.StreamInterruptedError(
-                f"The stream broke after {len(partial)} characters ({err.message}). "
-                "The partial text is kept; run again for a full answer.",
-                partial_text=partial,
-            )
+            broken = _interrupted(err, progress.text)
             record(recorder, request, broken)
             raise broken from None
+        except (GeneratorExit, asyncio.CancelledError) as err:  # the consumer stopped early
+            record(recorder, request, err)
+            raise
         finally:
             await reader.aclose()
         response = progress.response(request, latency_s=time.perf_counter() - started,
@@ -348,6 +351,12 @@ class Engine:
             cache.put(key, response)
         record(recorder, request, response)
         yield response
+
+
+def _interrupted(err: errors.LLMError, partial: str) -> errors.StreamInterruptedError:
+    return errors.StreamInterruptedError(
+        f"The stream broke after {len(partial)} characters ({err.message}). "
+        "The partial text is kept; run again for a full answer.", partial_text=partial)
 
 
 def _wire_body(request: Request, endpoint: Endpoint, *, stream: bool = False) -> dict[str, Any]:

@@ -197,3 +197,24 @@ def test_a_log_that_is_not_a_database_is_moved_aside(log_path):
     assert [p for p in log_path.parent.iterdir() if ".corrupt-" in p.name]
     with sqlite3.connect(log_path) as db:
         assert db.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 1
+
+
+def rows_once(condition, timeout: float = 30.0) -> pd.DataFrame:
+    """The log once ``condition(frame)`` holds (a stopped call is recorded on the loop)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        frame = llm_magics.history()
+        if condition(frame) or time.monotonic() > deadline:
+            return frame
+        time.sleep(0.02)
+
+
+def test_a_stream_stopped_midway_is_a_cancelled_row(log_path, sim):
+    sim.configure(token_latency_s=0.05, answer_tokens=200)
+    stream = llm_magics.stream("stop me early")
+    assert next(stream)
+    assert stream.cancel()
+    frame = rows_once(lambda f: len(f) == 1)
+    [row] = frame.itertuples()
+    assert (row.status, row.error_kind, row.mode) == ("cancelled", "CancelledError", "stream")
+    assert pd.isna(row.answer) and row.latency_s > 0

@@ -9,6 +9,7 @@ mode is recorded once, in one place. ``recorder_for(settings)`` is ``None`` when
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
@@ -40,13 +41,14 @@ class Recorder:
     ``elapsed()`` the time since the recorder was made, for a call that failed.
     """
 
-    __slots__ = ("log", "text", "trace_text", "mode", "retries", "started")
+    __slots__ = ("log", "text", "trace_text", "mode", "retries", "started", "done")
 
     def __init__(self, call_log: CallLog | None, text: bool, trace_text: bool,
                  mode: str) -> None:
         self.log, self.text, self.trace_text, self.mode = call_log, text, trace_text, mode
         self.retries = 0
         self.started = time.perf_counter()
+        self.done = False
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -65,10 +67,18 @@ class Recorder:
                   self.elapsed() if latency_s is None else latency_s, None, self.retries,
                   False, None, job_id, None)
 
+    def stopped(self, request: Request) -> None:
+        """The caller stopped a call already sent (an interrupt, a closed stream), unless its
+        outcome is on record already."""
+        if not self.done:
+            self._add(request, "cancelled", "CancelledError", None, None, None, self.elapsed(),
+                      None, self.retries, False, None, None, None)
+
     def _add(self, request: Request, status: str, error_kind: str | None,
              prompt_tokens: int | None, completion_tokens: int | None, cost: float | None,
              latency_s: float | None, ttft_s: float | None, retries: int, cached: bool,
              finish_reason: str | None, job_id: str | None, answer: str | None) -> None:
+        self.done = True
         try:
             ctx = current()
             messages = (json.dumps(request.messages, ensure_ascii=False)
@@ -100,11 +110,14 @@ def recorder_for(settings: Settings, mode: str) -> Recorder | None:
 
 def record(recorder: Recorder | None, request: Request,
            outcome: Response | BaseException) -> None:
-    """One row for ``outcome`` (an answer or the error it ended with); nothing without a
-    recorder, and nothing for a request that was never sent (stopped before it went out)."""
+    """One row for ``outcome`` (an answer, the error it ended with, or the interrupt that
+    stopped it in flight); nothing without a recorder, and nothing for a request that was
+    never sent (``errors.CancelledError``: stopped before it went out)."""
     if recorder is None or isinstance(outcome, CancelledError):
         return
     if isinstance(outcome, Response):
         recorder.answer(request, outcome)
+    elif isinstance(outcome, (asyncio.CancelledError, GeneratorExit)):
+        recorder.stopped(request)
     else:
         recorder.failure(request, outcome)
