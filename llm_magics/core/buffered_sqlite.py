@@ -53,12 +53,15 @@ class BufferedSqlite:
     ``setup(db)`` runs on every new connection (pragmas, schema); ``insert(db,
     rows)`` writes ``(key, value)`` rows inside one transaction on the writer
     thread. ``advice`` ends the one warning shown while the file cannot be used.
+    ``keep_open=False`` closes the connections after each read and each commit: for a
+    file read rarely and written in batches (the call log), so a session that uses many
+    such files does not hold three descriptors for each.
     """
 
     def __init__(self, path: Path, *, what: str, advice: str,
                  setup: Callable[[sqlite3.Connection], object], insert: Insert,
-                 busy_timeout_s: float | None = None) -> None:
-        self.path, self.what, self.advice = path, what, advice
+                 busy_timeout_s: float | None = None, keep_open: bool = True) -> None:
+        self.path, self.what, self.advice, self.keep_open = path, what, advice, keep_open
         self._setup, self._insert_rows, self._busy_timeout_s = setup, insert, busy_timeout_s
         self._mem = threading.Lock()  # guards the dicts and _thread; held for dict work only
         self._pending: dict[Any, Any] = {}  # rows waiting for the writer
@@ -97,6 +100,9 @@ class BufferedSqlite:
                 self._close_reader()
                 self.trouble(err)
                 return default
+            finally:
+                if not self.keep_open:
+                    self._close_reader()
 
     def _close_reader(self) -> None:
         self._reader_stale = False
@@ -178,6 +184,8 @@ class BufferedSqlite:
                 return
             with self._mem:
                 self._writing = {}
+            if not self.keep_open:
+                self._close_writer()
             self._recovered()
 
     def _commit(self, rows: list[tuple[Any, Any]]) -> None:

@@ -62,7 +62,7 @@ class CallLog:
         self._pruned_at = 0.0
         self._seq = itertools.count()
         self.store = BufferedSqlite(path, what="call log", advice=_ADVICE, setup=_setup,
-                                    insert=self._insert)
+                                    insert=self._insert, keep_open=False)
 
     def retain(self, max_age_days: float | None, max_rows: int | None) -> None:
         self.max_age_s = max_age_days * 86400 if max_age_days is not None else None
