@@ -3,7 +3,7 @@
 Ours is the path a batch job takes (``core.batch.submit.prepare_lines``: a
 stable ``custom_id`` per distinct request, duplicate folding, size checks;
 ``split_sizes`` and the upload bytes; then ``parse_jsonl`` + ``read_record`` +
-``outcome_from_record`` for every output line, as ``core.batch.runner`` does).
+``outcome_from_record`` for every output line, as ``core.batch.lifecycle`` does).
 The baseline is the minimum anyone must do: ``json.dumps`` a line per prompt,
 and ``json.loads`` each output line to pick the text. The output file is made
 by the simulator's own batch answerer, outside the timing.
@@ -66,7 +66,7 @@ def _ours_parse(content: bytes) -> list[Any]:
         read_record,
     )
 
-    with gc_paused():  # as core.batch.runner reads a downloaded file
+    with gc_paused():  # as core.batch.lifecycle reads a downloaded file
         results = [read_record(record, MODEL, raw) for record, raw in parse_jsonl(content)]
     return [outcome_from_record(json.loads(r.record), MODEL, BASE_URL) for r in results]
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # imported lazily below, so `python -m llm_magics.server.sim`
         astream,
         complete,
         map,
+        plan,
         status,
         stream,
     )
@@ -43,7 +44,7 @@ _LAZY = {
     "Response": ("llm_magics.core.types", "Response"),
     "Usage": ("llm_magics.core.types", "Usage"),
     **{name: ("llm_magics.core.calls", name) for name in (
-        "complete", "acomplete", "stream", "astream", "map", "amap", "status",
+        "complete", "acomplete", "stream", "astream", "map", "amap", "plan", "status",
         "TextStream", "AsyncTextStream")},
 }
 
@@ -83,6 +84,7 @@ __all__ = [
     "astream",
     "map",
     "amap",
+    "plan",
     "configure",
     "status",
     "history",

@@ -30,6 +30,12 @@ def _batch() -> Any:
     return BatchBackend()
 
 
+def _auto() -> Any:
+    from .core.backends.auto import AutoBackend
+
+    return AutoBackend()
+
+
 def _queue() -> Any:
     try:
         from .queue.backend import QueueBackend
@@ -71,6 +77,7 @@ def install() -> None:
     registry.register_backend("async", _in_process)
     registry.register_backend("batch", _batch)
     registry.register_backend("queue", _queue)
+    registry.register_backend("auto", _auto)
     registry.register_default_provider(_embedded_model)
     registry.register_notebook_display(_progress_widget)
     registry.register_cell_counter(_cell_number)

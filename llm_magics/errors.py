@@ -18,6 +18,8 @@ Hierarchy::
     ├── OutputValidationError         the answer did not fit the requested schema
     └── CancelledError                the user stopped the call (Stop button, interrupt)
 
+    DeadlineWarning (a UserWarning)   the rate limits cannot finish a run before its deadline
+
 Errors are also *values*: a fan-out returns them in the failed rows, so they
 carry context (status, request id, retryable) and compare by content.
 """
@@ -40,6 +42,7 @@ __all__ = [
     "StreamInterruptedError",
     "OutputValidationError",
     "CancelledError",
+    "DeadlineWarning",
 ]
 
 
@@ -158,3 +161,7 @@ class OutputValidationError(LLMError):
 
 class CancelledError(LLMError):
     """The call was stopped by the user."""
+
+
+class DeadlineWarning(UserWarning):
+    """Warned up front when the known rate limits cannot finish a run by its deadline."""

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.env import heavy_imports
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -43,18 +45,14 @@ def test_developer_tooling_stays_out_of_the_package():
 
 
 def test_import_is_light():
-    code = ("import sys, llm_magics; "
-            "heavy = [m for m in ('pandas', 'IPython', 'ipywidgets', 'fastapi') "
-            "if m in sys.modules]; print(heavy)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert heavy_imports("llm_magics") == []
 
 
 def test_public_api_is_pinned():
     import llm_magics
 
     assert sorted(llm_magics.__all__) == sorted([
-        "complete", "acomplete", "stream", "astream", "map", "amap", "configure", "status",
+        "complete", "acomplete", "stream", "astream", "map", "amap", "plan", "configure", "status",
         "history", "Response", "Usage", "Settings", "CallStats", "TextStream", "AsyncTextStream",
         "LLMError", "errors", "batch", "load_ipython_extension", "unload_ipython_extension",
     ])

@@ -1,6 +1,6 @@
 """The library face of the core: complete, stream and map, sync and async.
 
-The async path is written once and runs on the runner's background loop (one
+The async path is written once and runs on the core loop thread (one
 connection pool, one limiter); the sync functions wait on it, and the async
 functions await it from whatever loop the caller is on. So ``complete()`` works
 in a script and inside a running loop (a Jupyter cell) alike, without
@@ -19,29 +19,30 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from .backends import Work
+from .backends.auto import plan_work
+from .deadline import deadline_at
 from .engine import CallStats, get_engine
 from .history.context import default_face
-from .pipeline import DEFAULT_MODE, build_requests, prepare, resolve_call, start
+from .loop_thread import in_loop_thread, on_loop, submit, sync_twin
+from .pipeline import DEFAULT_MODE, build_requests, plan_call, prepare, resolve_call, start
+from .planner import Plan
 from .requestset import OnResult, Outcome
-from .runner import in_runner_thread, on_loop, submit, sync_twin
+from .signatures import parameters_of
 from .types import Messages, Priority, Response
 
 T = TypeVar("T", "TextStream", "AsyncTextStream")
 
 __all__ = [
-    "complete", "acomplete", "stream", "astream", "map", "amap", "status",
+    "complete", "acomplete", "stream", "astream", "map", "amap", "plan", "status",
     "TextStream", "AsyncTextStream",
 ]
 
 
-async def _complete(prompt_or_messages, system, priority, use_cache, options) -> Response:
-    default_face("complete")
-    call = await resolve_call(options)
-    request = prepare(prompt_or_messages, call, system=system, priority=priority)
-    return await get_engine().complete(request, call.endpoint, call.settings, use_cache=use_cache)
+CallArgs = tuple[Any, Any, Any, Any, dict[str, Any]]
+"""What one call needs: the prompt, system, priority, cache choice and the other options."""
 
 
-async def acomplete(
+def _one_call(
     prompt_or_messages: str | Messages,
     *,
     model: str | None = None,
@@ -51,10 +52,23 @@ async def acomplete(
     priority: Priority | None = None,
     cache: bool | None = None,
     **params: Any,
-) -> Response:
-    """One chat completion. ``params`` are settings (rpm, timeout...) or request fields."""
+) -> CallArgs:
+    """The parameters of ``complete``, ``stream`` and their async twins, declared once."""
     options = {"model": model, "base_url": base_url, "api_key": api_key, **params}
-    return await on_loop(_complete(prompt_or_messages, system, priority, cache, options))
+    return prompt_or_messages, system, priority, cache, options
+
+
+async def _complete(prompt_or_messages, system, priority, use_cache, options) -> Response:
+    default_face("complete")
+    call = await resolve_call(options)
+    request = prepare(prompt_or_messages, call, system=system, priority=priority)
+    return await get_engine().complete(request, call.endpoint, call.settings, use_cache=use_cache)
+
+
+@parameters_of(_one_call)
+async def acomplete(args: CallArgs) -> Response:
+    """One chat completion. ``params`` are settings (rpm, timeout...) or request fields."""
+    return await on_loop(_complete(*args))
 
 
 complete = sync_twin(
@@ -71,7 +85,7 @@ _END = object()
 
 
 async def _produce(prompt_or_messages, system, priority, use_cache, options, emit) -> None:
-    """Run a stream on the runner loop, handing each item to ``emit`` (thread-safe)."""
+    """Run a stream on the core loop thread, handing each item to ``emit`` (thread-safe)."""
     try:
         default_face("stream")
         call = await resolve_call(options)
@@ -182,7 +196,7 @@ class AsyncTextStream(_StreamState):
             loop = asyncio.get_running_loop()
             self._queue = asyncio.Queue()
             put = self._queue.put_nowait
-            if in_runner_thread():
+            if in_loop_thread():
                 self._future = asyncio.ensure_future(_produce(*self._args, put))
             else:
                 self._future = submit(
@@ -214,23 +228,13 @@ class AsyncTextStream(_StreamState):
 def _stream_face(stream_class: type[T], name: str, doc: str) -> Callable[..., T]:
     """``stream`` and ``astream``: one signature, two iterator classes."""
 
-    def face(
-        prompt_or_messages: str | Messages,
-        *,
-        model: str | None = None,
-        system: str | None = None,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        priority: Priority | None = None,
-        cache: bool | None = None,
-        **params: Any,
-    ) -> T:
-        options = {"model": model, "base_url": base_url, "api_key": api_key, **params}
-        return stream_class((prompt_or_messages, system, priority, cache, options))
+    def face(args: CallArgs) -> T:
+        return stream_class(args)
 
     face.__name__ = face.__qualname__ = name
     face.__doc__ = doc
-    return face
+    face.__annotations__["return"] = stream_class.__name__
+    return parameters_of(_one_call)(face)
 
 
 stream = _stream_face(TextStream, "stream",
@@ -241,12 +245,13 @@ astream = _stream_face(AsyncTextStream, "astream",
 
 # -- fan-out ---------------------------------------------------------------------------------
 async def _amap(prompts, system, priority, use_cache, concurrency, stats, on_result, options,
-                mode) -> list[Outcome]:
+                mode, ends) -> list[Outcome]:
     default_face("map")
     call = await resolve_call(options, mode)
     work = Work(build_requests(prompts, call, system=system, priority=priority),
                 call.settings, call.endpoint, use_cache=use_cache, concurrency=concurrency,
-                stats=stats, on_result=on_result, metadata={"source": "llm_magics.map"})
+                stats=stats, on_result=on_result, metadata={"source": "llm_magics.map"},
+                deadline_at=ends)
     job = await start(work, mode)
     return await job.aresults()
 
@@ -262,6 +267,7 @@ async def amap(
     stats: CallStats | None = None,
     on_result: OnResult | None = None,
     mode: str = DEFAULT_MODE,
+    deadline: float | str | None = None,
     **options: Any,
 ) -> list[Outcome]:
     """Concurrent completions in input order; a failed prompt is an ``LLMError`` in its slot.
@@ -269,23 +275,55 @@ async def amap(
     ``mode`` picks how they run, with the same names as ``df.llm.apply``:
     ``"async"`` (default, concurrent calls here), ``"queue"`` (Celery workers,
     ``llm-magics worker``), ``"batch"`` (the Batch API at half price; waits for
-    the job: use ``llm_magics.batch.submit`` for a handle instead).
+    the job: use ``llm_magics.batch.submit`` for a handle instead), ``"auto"``
+    (the planner picks batch or async for the deadline: see ``plan``).
+    ``deadline`` (seconds, or ``"90s"``, ``"30m"``, ``"2h"``, ``"1d"``) is when
+    the whole run must be done: a batch is given up on in time and its
+    unanswered rows sent async; async calls end with it.
     ``on_result(i, outcome)`` is called as each prompt finishes (async and queue
     modes), e.g. to drive a progress bar in a script.
     """
     prompts = builtins.list(prompts)
+    ends = deadline_at(deadline)
     return await on_loop(_amap(prompts, system, priority, cache, concurrency, stats, on_result,
-                               {"model": model, **options}, mode))
+                               {"model": model, **options}, mode, ends))
 
 
 map = sync_twin(
     amap, name="map",
     doc="""Blocking concurrent completions in input order, errors as values.
 
-    ``mode`` as for ``amap``: ``"async"`` (default), ``"queue"`` or ``"batch"``.
+    ``mode`` as for ``amap``: ``"async"`` (default), ``"queue"``, ``"batch"`` or ``"auto"``;
+    ``deadline`` as for ``amap``.
 
         >>> results = map([f"Define {w}" for w in words], concurrency=64, rpm=500)  # doctest: +SKIP
     """)
+
+
+def plan(
+    prompts: Iterable[str | Messages],
+    *,
+    mode: str = "auto",
+    deadline: float | str | None = None,
+    concurrency: int | None = None,
+    model: str | None = None,
+    system: str | None = None,
+    cache: bool | None = None,
+    max_cost_usd: float | None = None,
+    **options: Any,
+) -> Plan:
+    """What ``map`` with the same arguments would cost and take per mode, and which it picks.
+
+        >>> plan([f"Define {w}" for w in words], deadline="2d")     # doctest: +SKIP
+
+    Nothing is sent and no local model is started; rows already cached count as
+    free and instant. ``max_cost_usd`` is carried on the plan as given.
+    """
+    call, exact = plan_call({"model": model, "concurrency": concurrency, **options})
+    requests = build_requests(builtins.list(prompts), call, system=system)
+    work = Work(requests, call.settings, call.endpoint, use_cache=cache,
+                concurrency=concurrency, deadline_at=deadline_at(deadline))
+    return plan_work(work, mode, exact=exact, max_cost_usd=max_cost_usd)
 
 
 def status() -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The OpenAI SDK client: one ``AsyncOpenAI`` and one connection pool per endpoint.
 
-Clients live on the runner's event loop and are reused by every call, so
+Clients live on the core loop thread and are reused by every call, so
 keep-alive connections are shared. The SDK's own retries are off
 (``max_retries=0``): the policy stack is the one retry layer.
 
@@ -23,7 +23,7 @@ except ImportError:  # pragma: no cover - older SDKs
     import httpx as _http
 
 from .. import errors
-from . import runner
+from . import loop_thread
 from .constants import RETRY_AFTER_MAX_S
 from .endpoint import Endpoint
 from .secrets import redact
@@ -75,7 +75,7 @@ async def close_clients() -> None:
         await _clients.pop(key).close()
 
 
-runner.on_shutdown(close_clients)
+loop_thread.on_shutdown(close_clients)
 
 
 def _retry_after(headers: Any) -> float | None:

@@ -20,6 +20,11 @@ __all__ = [
     "RETRY_AFTER_MAX_S",
     "RATE_LIMIT_PAUSE_S",
     "STREAM_DRAIN_S",
+    "PLAN_CALL_S",
+    "PLAN_SAFETY",
+    "BATCH_WINDOW_S",
+    "SWITCH_GRACE_S",
+    "DEADLINE_POLL_MAX_S",
 ]
 
 # -- response cache ------------------------------------------------------------------------------
@@ -79,6 +84,26 @@ RATE_LIMIT_PAUSE_S = 1.0
 
 STREAM_DRAIN_S = 1.0
 """After ``[DONE]``, how long to wait for the body's end so the connection can be reused."""
+
+# -- the run planner (mode="auto", deadline=) ---------------------------------------------------
+PLAN_CALL_S = 2.0
+"""Seconds one call is assumed to take when the planner times a fan-out: a short answer from a
+hosted model. With ``concurrency`` calls in flight it bounds the rate where no rpm/tpm does."""
+
+PLAN_SAFETY = 1.5
+"""The async time estimate is stretched by this much before it is trusted against a deadline:
+retries, 429 pauses and slow answers only ever make a run longer."""
+
+BATCH_WINDOW_S = 86_400.0
+"""The Batch API's completion window (24 h): the only time a batch promises to finish in."""
+
+SWITCH_GRACE_S = 10.0
+"""Time kept for giving up on a batch before a deadline: cancel it, wait for the server to
+hand back its partial output, download it. Past this the rest goes out without waiting."""
+
+DEADLINE_POLL_MAX_S = 30.0
+"""Longest wait between two polls of a batch that has a deadline, so the switch is never late
+by more than this (the plain batch poll backs off to a minute)."""
 
 # -- call log ------------------------------------------------------------------------------------
 HISTORY_PRUNE_EVERY_S = 600.0

@@ -27,13 +27,13 @@ import concurrent.futures
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from .. import errors
 from .engine import CallStats
 from .progress import FanoutTracker
 
-__all__ = ["Job", "JobStatus", "FanoutJob", "NotSent", "CLEANUP_WAIT_S"]
+__all__ = ["Job", "JobCounts", "JobStatus", "FanoutJob", "NotSent", "CLEANUP_WAIT_S"]
 
 CLEANUP_WAIT_S = 10.0
 """How long a hard cancel waits for a fan-out to flush the cache and close."""
@@ -41,8 +41,33 @@ CLEANUP_WAIT_S = 10.0
 class NotSent(errors.CancelledError):
     """A row the job stopped before sending (internal marker; never shown in a result)."""
 
+
+class JobCounts:
+    """``pending``, ``progress`` and ``done`` from a status's counts (``JobSummary`` too)."""
+
+    terminal_states: ClassVar[frozenset[str]] = frozenset({"done", "failed", "cancelled"})
+    state: str
+    total: int
+    completed: int
+    failed: int
+
+    @property
+    def pending(self) -> int:
+        return max(self.total - self.completed - self.failed, 0)
+
+    @property
+    def progress(self) -> float:
+        """Share of lines finished (answered or failed), 0..1; 1 for a job with no lines."""
+        return (self.completed + self.failed) / self.total if self.total else 1.0
+
+    @property
+    def done(self) -> bool:
+        """True once the job is in a terminal state."""
+        return self.state in self.terminal_states
+
+
 @dataclass(frozen=True)
-class JobStatus:
+class JobStatus(JobCounts):
     """Where a job stands; ``core.batch.JobSummary`` has the same fields and more."""
 
     state: str
@@ -53,17 +78,6 @@ class JobStatus:
     cost_usd: float | None
     elapsed_s: float
 
-    @property
-    def pending(self) -> int:
-        return max(self.total - self.completed - self.failed, 0)
-
-    @property
-    def progress(self) -> float:
-        return (self.completed + self.failed) / self.total if self.total else 1.0
-
-    @property
-    def done(self) -> bool:
-        return self.state in ("done", "failed", "cancelled")
 
 class Job(Protocol):
     """What every handle offers (see the module docstring)."""
@@ -86,6 +100,11 @@ class FanoutJob:
     The work runs on the core's event-loop thread, so the notebook stays usable;
     a foreground call uses the same handle and simply waits on it.
     """
+
+    plan: Any = None
+    """The ``core.planner.Plan`` of a run that was planned (``mode="auto"``, a deadline)."""
+    batch: Any = None
+    """The ``BatchJob`` behind a batch run with a deadline (it stays in the job store)."""
 
     def __init__(self, tracker: FanoutTracker,
                  finalize: Callable[[list[Any]], Any] | None = None) -> None:

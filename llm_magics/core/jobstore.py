@@ -30,69 +30,16 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .constants import JOBSTORE_BUSY_TIMEOUT_S
+from .jobstore_records import BatchRecord, JobRecord, LineCounts, RemoteBatch
 from .jobstore_schema import SCHEMA_VERSION, setup
 from .state_files import open_database, unusable_file_errors
 
-__all__ = ["JobStore", "JobRecord", "BatchRecord", "LineCounts", "get_store", "SCHEMA_VERSION"]
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    """A job as stored (positions are loaded on demand: they can be 50,000 long)."""
-
-    id: str
-    created_at: float
-    base_url: str
-    model: str
-    endpoint: str
-    size: int
-    state: str
-    ended_at: float | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    index_labels: list[Any] | None = None
-    use_cache: bool = True
-    """Whether answers go into the response cache when downloaded (the submit's choice)."""
-
-
-@dataclass(frozen=True)
-class BatchRecord:
-    """One server batch of a job, as last seen."""
-
-    id: str
-    job_id: str
-    seq: int
-    input_file_id: str
-    status: str
-    output_file_id: str | None = None
-    error_file_id: str | None = None
-    total: int = 0
-    completed: int = 0
-    failed: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    created_at: float = 0.0
-    updated_at: float = 0.0
-    fetched: bool = False
-
-
-@dataclass(frozen=True)
-class LineCounts:
-    """Lines of a job by outcome, and what they cost (``None``: no known price)."""
-
-    total: int = 0
-    ok: int = 0
-    failed: int = 0
-    cached: int = 0
-    pending_by_batch: dict[str | None, int] = field(default_factory=dict)
-    failed_by_batch: dict[str | None, int] = field(default_factory=dict)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = None
-    sync_cost_usd: float | None = None
+__all__ = ["JobStore", "JobRecord", "RemoteBatch", "BatchRecord", "LineCounts", "get_store",
+           "SCHEMA_VERSION"]
 
 
 _BATCH_FIELDS = ("output_file_id", "error_file_id", "status", "total", "completed", "failed",
@@ -369,9 +316,10 @@ def _job(row: tuple[Any, ...]) -> JobRecord:
 def _batch(row: tuple[Any, ...]) -> BatchRecord:
     (batch_id, job_id, seq, input_file_id, status, output_file_id, error_file_id, total,
      completed, failed, errors, created_at, updated_at, fetched) = row
-    return BatchRecord(batch_id, job_id, seq, input_file_id, status, output_file_id,
-                       error_file_id, total, completed, failed, json.loads(errors or "[]"),
-                       created_at, updated_at, bool(fetched))
+    return BatchRecord(batch_id, status, output_file_id, error_file_id, total, completed, failed,
+                       json.loads(errors or "[]"), job_id=job_id, seq=seq,
+                       input_file_id=input_file_id, created_at=created_at,
+                       updated_at=updated_at, fetched=bool(fetched))
 
 
 def _dump(value: Any) -> str:

@@ -17,7 +17,6 @@ new mode is one backend and a new kind of server is one provider.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -35,7 +34,7 @@ from .types import Messages, Priority, Request, to_messages
 
 __all__ = [
     "Call", "Work", "Backend", "split_options", "resolve_call", "plan_call", "build_requests",
-    "prepare", "start", "DEFAULT_MODE",
+    "prepare", "start", "hands_back_at_once", "DEFAULT_MODE",
 ]
 
 DEFAULT_MODE = "async"
@@ -71,6 +70,8 @@ class Work:
     """Turns the outcomes into what ``results()`` returns (a Series for ``df.llm``)."""
     index_labels: list[Any] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    deadline_at: float | None = None
+    """When the whole run must be done, on the monotonic clock (``core.deadline``)."""
 
 
 class Backend(Protocol):
@@ -162,8 +163,17 @@ async def start(work: Work, mode: str = DEFAULT_MODE) -> Job:
     """Hand ``work`` to the backend for ``mode``; its handle comes back without waiting."""
     backend: Backend = get_backend(mode)
     _tag_cell()
-    context.tag(mode=mode, job_id=uuid.uuid4().hex[:12])  # what the call log says of each row
     return await backend.start(work)
+
+
+def hands_back_at_once(job: Job, mode: str) -> bool:
+    """Whether a face returns ``job`` itself rather than waiting for its results.
+
+    A batch may take hours, so its handle comes back at once; ``mode="auto"``
+    decides per run, and its job carries the plan that says which mode it chose.
+    """
+    plan = getattr(job, "plan", None)
+    return bool(get_backend(plan.choice if plan is not None else mode).returns_at_once)
 
 
 def _tag_cell() -> None:

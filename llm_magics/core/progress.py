@@ -28,7 +28,7 @@ from .registry import notebook_display
 
 __all__ = [
     "FanoutTracker", "ProgressReporter", "TqdmProgress", "open_progress", "follow", "safely",
-    "summary", "in_notebook", "REFRESH_S",
+    "summary", "in_notebook", "RunDisplay", "REFRESH_S", "format_duration",
 ]
 
 _log = logging.getLogger("llm_magics.progress")
@@ -39,8 +39,12 @@ REFRESH_S = 0.25
 class FanoutTracker:
     """Counts what finished; snapshots are plain dicts, safe to read from any thread."""
 
-    def __init__(self, total: int, stats: CallStats | None = None, *, title: str = "") -> None:
+    def __init__(self, total: int, stats: CallStats | None = None, *, title: str = "",
+                 deadline_at: float | None = None) -> None:
         self.total = total
+        self.deadline_at = deadline_at
+        self.note = ""
+        """What the run is doing, when that is news (a batch given up on before its deadline)."""
         self.stats = stats if stats is not None else CallStats()
         self.title = title
         self.done = 0
@@ -84,6 +88,9 @@ class FanoutTracker:
             "rate": rate,
             "eta_s": eta,
             "paused_s": s.paused_for_s,
+            "deadline_left_s": (None if self.deadline_at is None or self.ended is not None
+                                else self.deadline_at - time.monotonic()),
+            "note": self.note,
         }
 
 
@@ -99,21 +106,28 @@ def summary(snap: dict[str, Any]) -> str:
     if snap.get("rate"):
         parts.append(f"{snap['rate']:,.1f} rows/s")
     if snap.get("eta_s") is not None:
-        parts.append(f"ETA {_duration(snap['eta_s'])}")
+        parts.append(f"ETA {format_duration(snap['eta_s'])}")
+    left = snap.get("deadline_left_s")
+    if left is not None:
+        parts.append(f"deadline in {format_duration(left)}" if left > 0
+                     else f"deadline passed {format_duration(-left)} ago")
     parts.append(f"{snap['tokens']:,} tokens")
     parts.append(f"${snap['cost_usd']:,.4f}")
     parts.append(f"{snap['errors']:,} errors")
     parts.append(f"{snap['retries']:,} retries")
     parts.append(f"{snap['rate_limited']:,}x429")
     if snap.get("paused_s"):
-        parts.append(f"paused {_duration(snap['paused_s'])} after a 429")
+        parts.append(f"paused {format_duration(snap['paused_s'])} after a 429")
     if snap.get("cached"):
         parts.append(f"{snap['cached']:,} cached")
+    if snap.get("note"):
+        parts.append(snap["note"])
     return " · ".join(parts)
 
 
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
+def format_duration(seconds: float) -> str:
+    """``42s``, ``3m05s``, ``2h07m``: whole seconds, cut down (a clock never shows time ahead)."""
+    seconds = int(max(seconds, 0))
     if seconds < 60:
         return f"{seconds}s"
     minutes, seconds = divmod(seconds, 60)
@@ -134,10 +148,13 @@ class TqdmProgress:
 
     def update(self, snapshot: dict[str, Any]) -> None:
         self.bar.n = snapshot["done"]
+        left = snapshot.get("deadline_left_s")
         self.bar.set_postfix_str(
             f"{snapshot['errors']} err, {snapshot['retries']} retry, "
             f"{snapshot['rate_limited']}x429, {snapshot['tokens']:,} tok, "
-            f"${snapshot['cost_usd']:.4f}",
+            f"${snapshot['cost_usd']:.4f}"
+            + ("" if left is None else f", deadline in {format_duration(max(left, 0))}")
+            + (f", {snapshot['note']}" if snapshot.get("note") else ""),
             refresh=False,
         )
         self.bar.refresh()
@@ -192,3 +209,32 @@ def safely(method: Callable[[dict[str, Any]], None], snapshot: dict[str, Any]) -
         _log.warning("llm_magics: progress display failed; the run continues", exc_info=True)
         return False
     return True
+
+
+class RunDisplay:
+    """A run's display while it goes on: refreshed beside it, drawn once more at the end.
+
+    Set ``state`` before leaving ("done", "cancelled"); an error leaves it
+    ``"failed"``, a cancelled task ``"cancelled"``. The tracker is finished
+    either way, so its numbers stop counting time.
+    """
+
+    def __init__(self, tracker: FanoutTracker, reporter: ProgressReporter | None) -> None:
+        self.tracker = tracker
+        self.reporter = reporter
+        self.state = "failed"
+        self._ticker: asyncio.Future[None] | None = None
+
+    async def __aenter__(self) -> RunDisplay:
+        if self.reporter is not None:
+            self._ticker = asyncio.ensure_future(follow(self.tracker, self.reporter))
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is asyncio.CancelledError:
+            self.state = "cancelled"
+        if self._ticker is not None:
+            self._ticker.cancel()
+        self.tracker.finish(self.state)
+        if self.reporter is not None:
+            safely(self.reporter.finish, self.tracker.snapshot())

@@ -28,8 +28,9 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 
 from ..core.batch import BatchJob, JobSummary, get_job, jobs, submit_prompts
-from ..core.batch.summary import format_duration, format_money
+from ..core.batch.summary import format_money
 from ..core.history.context import as_face
+from ..core.progress import format_duration
 from ..errors import LLMError, TemplateError
 from .cell_error import CellError
 from .template import interpolate

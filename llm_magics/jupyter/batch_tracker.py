@@ -2,7 +2,7 @@
 
 The widget is passive: it draws ``JobSummary`` values that the core
 computes (``core.batch.summary``). Polling runs as a coroutine on the core's
-background loop (``core.runner.submit``), never in the kernel's thread, so
+background loop (``core.loop_thread.submit``), never in the kernel's thread, so
 the notebook stays free while a 24-hour batch is followed; ipywidgets sends
 the trait changes over the kernel's IOPub channel, which is safe from any
 thread. Polls back off from 1 s to 60 s (``poll=`` fixes the interval), the
@@ -26,9 +26,10 @@ import ipywidgets as widgets
 from traitlets import Bool, Float, Int, Unicode, validate
 
 from ..core.batch import BatchJob, JobSummary, poll_delays
-from ..core.batch.constants import TERMINAL_STATES
-from ..core.batch.summary import format_duration, format_money
-from ..core.runner import submit
+from ..core.batch.constants import METADATA_DEADLINE_KEY, TERMINAL_STATES
+from ..core.batch.summary import format_money
+from ..core.loop_thread import submit
+from ..core.progress import format_duration
 from ..errors import LLMError
 
 __all__ = ["BatchTracker", "BatchRow", "TICK_S"]
@@ -56,6 +57,8 @@ class BatchRow(widgets.HBox):
     saving_usd = Float(None, allow_none=True,
                        help="What the same answers would cost more through sync calls.")
     message = Unicode("", help="Why the last poll failed, if it did (polling goes on).")
+    deadline_at = Float(None, allow_none=True,
+                        help="Unix time a job submitted with deadline= must be done by.")
 
     def __init__(self, summary: JobSummary) -> None:
         self._name = widgets.HTML(layout=widgets.Layout(min_width="22em"))
@@ -87,6 +90,7 @@ class BatchRow(widgets.HBox):
             self.elapsed_s = summary.elapsed_s
             self.cost_usd = summary.cost_usd
             self.saving_usd = summary.saving_usd
+            self.deadline_at = _deadline_of(summary)
             self.message = ""
         finally:
             self._holding = False
@@ -117,14 +121,31 @@ class BatchRow(widgets.HBox):
                  format_duration(self.elapsed_s), f"{format_money(self.cost_usd)} batch"]
         if self.saving_usd is not None:
             parts.append(f"saved {format_money(self.saving_usd)} vs sync")
+        if self.deadline_at is not None:
+            parts.append(self._deadline_part())
         info = " · ".join(html.escape(p) for p in parts)
         if self.message:
             info += f" <span style='color:#b00020'>{html.escape(self.message)}</span>"
         self._info.value = f"<span style='font-family:monospace'>{info}</span>"
 
+    def _deadline_part(self) -> str:
+        """Time left while it runs; once it ended short of its answers, where the rest went."""
+        if not self.done:
+            return f"deadline in {format_duration((self.deadline_at or 0) - time.time())}"
+        if self.state == "completed":
+            return "done before the deadline"
+        return "unanswered rows sent async before the deadline"
+
     def __repr__(self) -> str:
         return (f"BatchRow({self.job_id} {self.state}: {self.completed}/{self.total} done, "
                 f"{self.failed} failed)")
+
+
+def _deadline_of(summary: JobSummary) -> float | None:
+    try:
+        return float(summary.metadata[METADATA_DEADLINE_KEY])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 class BatchTracker(widgets.VBox):

@@ -140,12 +140,8 @@ class LLMMagics(Magics):
         environment names and the API key are refused before anything is sent. The
         Response is kept in _llm (and --out VAR).
         """
-        if cell is None:
-            _line_form(self.llm, line, "llm")
-            return
-        args = _parse(self.llm, line)
-        if args.help:
-            print(self.llm.__doc__)
+        args = _cell_args(self.llm, line, cell, "llm")
+        if args is None:
             return
         from ..core.calls import complete  # the SDK loads on the first call, not at %load_ext
 
@@ -181,12 +177,8 @@ class LLMMagics(Magics):
         (terminal, --no-widget, LLM_MAGICS_NO_WIDGETS=1) the text is printed as it
         arrives and the cell waits.
         """
-        if cell is None:
-            _line_form(self.llm_stream, line, "llm_stream")
-            return
-        args = _parse(self.llm_stream, line)
-        if args.help:
-            print(self.llm_stream.__doc__)
+        args = _cell_args(self.llm_stream, line, cell, "llm_stream")
+        if args is None:
             return
         try:
             prompt, messages = self._messages(args, cell)
@@ -268,8 +260,7 @@ class LLMMagics(Magics):
         environment variable to typing a key, which would land in the history.
         """
         args = _parse(self.llm_config, line)
-        if args.help:
-            print(self.llm_config.__doc__)
+        if args is None:
             return
         try:
             if args.reset:
@@ -326,13 +317,26 @@ class LLMMagics(Magics):
         display(output_bundle(text, fmt), raw=True)
 
 
-def _parse(magic: Callable[..., Any], line: str) -> Any:
-    """Parse flags with shell quoting (IPython's own split keeps the quotes in values)."""
+def _parse(magic: Callable[..., Any], line: str) -> Any | None:
+    """Parse flags with shell quoting (IPython's own split keeps the quotes in values);
+    ``None`` once ``--help`` has printed the magic's help."""
     try:
         argv = shlex.split(line)
     except ValueError as err:
         raise UsageError(f"Cannot read the flags ({err}): check the quotes.") from None
-    return magic.parser.parse_args(argv)
+    args = magic.parser.parse_args(argv)
+    if args.help:
+        print(magic.__doc__)
+        return None
+    return args
+
+
+def _cell_args(magic: Callable[..., Any], line: str, cell: str | None, name: str) -> Any | None:
+    """The flags of a cell magic; ``None`` when there is nothing to run (help was printed)."""
+    if cell is None:
+        _line_form(magic, line, name)
+        return None
+    return _parse(magic, line)
 
 
 def _line_form(magic: Callable[..., Any], line: str, name: str) -> None:

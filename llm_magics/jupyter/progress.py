@@ -21,7 +21,8 @@ __all__ = ["FanoutProgress", "show_widget"]
 
 
 class FanoutProgress(widgets.VBox):
-    """Live progress of a fan-out: done/total, rate, ETA, tokens, cost, errors, retries, 429s.
+    """Live progress of a fan-out: done/total, rate, ETA, time left before the deadline,
+    tokens, cost, errors, retries, 429s, and what changed (a batch given up on).
 
     Built from standard ipywidgets (a bar and an HTML line), so it renders in
     JupyterLab, Notebook 7, VS Code and saved outputs without a frontend
@@ -43,6 +44,9 @@ class FanoutProgress(widgets.VBox):
     rate = traitlets.Float(None, allow_none=True, help="Rows answered per second.")
     eta_s = traitlets.Float(None, allow_none=True, help="Seconds left at the current rate.")
     paused_s = traitlets.Float(0.0, help="Seconds the endpoint stays paused after a 429.")
+    deadline_left_s = traitlets.Float(None, allow_none=True,
+                                      help="Seconds left before the run's deadline (None: none).")
+    note = traitlets.Unicode("", help="What the run is doing when that is news (a switch).")
     state = traitlets.Unicode("running", help="running, done, failed or cancelled.")
     title = traitlets.Unicode("", help="What is running, shown before the counters.")
 
@@ -66,7 +70,8 @@ class FanoutProgress(widgets.VBox):
         return max(0, min(proposal["value"], self.total or proposal["value"]))
 
     @traitlets.observe("total", "done", "errors", "retries", "rate_limited", "cached",
-                       "tokens", "cost_usd", "rate", "eta_s", "paused_s", "state", "title")
+                       "tokens", "cost_usd", "rate", "eta_s", "paused_s", "deadline_left_s",
+                       "note", "state", "title")
     def _on_change(self, _change: Any) -> None:
         self._render()
 
@@ -74,7 +79,8 @@ class FanoutProgress(widgets.VBox):
         """Set every counter from a tracker snapshot; the front end gets one message per part."""
         with self._bar.hold_sync(), self._label.hold_sync(), self.hold_trait_notifications():
             for name in ("total", "done", "errors", "retries", "rate_limited", "cached",
-                         "tokens", "cost_usd", "rate", "eta_s", "paused_s", "state"):
+                         "tokens", "cost_usd", "rate", "eta_s", "paused_s",
+                         "deadline_left_s", "note", "state"):
                 if name in snapshot:
                     setattr(self, name, snapshot[name])
 
@@ -87,7 +93,7 @@ class FanoutProgress(widgets.VBox):
     def snapshot(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in (
             "state", "total", "done", "errors", "cached", "retries", "rate_limited",
-            "tokens", "cost_usd", "rate", "eta_s", "paused_s")}
+            "tokens", "cost_usd", "rate", "eta_s", "paused_s", "deadline_left_s", "note")}
 
     def _render(self) -> None:
         self._bar.max = max(self.total, 1)

@@ -6,9 +6,9 @@ cell that waits for a stream also makes the Stop click wait until the stream
 has ended. ``jupyter_ui_poll`` used to work around that by pumping the kernel
 from inside the cell, but it relies on ``Kernel.do_one_iteration``, which
 ipykernel 7 removed (it then silently does nothing). So the magic starts a
-:class:`StreamRun` on the runner loop (``core.runner.submit``) and returns at
+:class:`StreamRun` on the core loop thread (``core.loop_thread.submit``) and returns at
 once: the kernel goes idle, the Stop click arrives, and the widget keeps
-growing because ipywidgets sends trait changes from the runner thread over
+growing because ipywidgets sends trait changes from the core loop thread over
 IOPub. The magics then wait for unfinished runs in a ``pre_run_cell`` hook,
 so "Run All" still hands the finished text to the next cell.
 
@@ -33,10 +33,10 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..core import runner
+from ..core import loop_thread
 from ..core.engine import get_engine
 from ..core.history.context import tag
 from ..core.pipeline import prepare, resolve_call
@@ -93,6 +93,7 @@ def format_footer(stats: LiveStats) -> str:
     return " · ".join(parts)
 
 
+@dataclass(eq=False)
 class Throttle:
     """Call ``fn`` at most once per ``interval``; the last poke is never lost.
 
@@ -100,28 +101,21 @@ class Throttle:
     burst of pokes costs one update now and one at the end of the interval.
     """
 
-    def __init__(
-        self,
-        fn: Callable[[], None],
-        interval: float,
-        call_later: Callable[[float, Callable[[], None]], Any],
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.fn = fn
-        self.interval = interval
-        self._call_later = call_later
-        self._clock = clock
-        self._last = float("-inf")
-        self._timer: Any = None
+    fn: Callable[[], None]
+    interval: float
+    call_later: Callable[[float, Callable[[], None]], Any]
+    clock: Callable[[], float] = time.monotonic
+    _last: float = field(default=float("-inf"), init=False)
+    _timer: Any = field(default=None, init=False)
 
     def poke(self) -> None:
         if self._timer is not None:
             return  # an update is already due; it will show the latest state
-        wait = self._last + self.interval - self._clock()
+        wait = self._last + self.interval - self.clock()
         if wait <= 0:
             self._fire()
         else:
-            self._timer = self._call_later(wait, self._fire)
+            self._timer = self.call_later(wait, self._fire)
 
     def cancel(self) -> None:
         if self._timer is not None:
@@ -130,14 +124,14 @@ class Throttle:
 
     def _fire(self) -> None:
         self._timer = None
-        self._last = self._clock()
+        self._last = self.clock()
         self.fn()
 
 
 class StreamRun:
-    """A stream on the runner loop: text so far, live numbers, final Response or error.
+    """A stream on the core loop thread: text so far, live numbers, final Response or error.
 
-    ``on_update(run)`` is called from the runner thread, throttled to
+    ``on_update(run)`` is called from the core loop thread, throttled to
     ``interval``, and once more when the run ends (``run.finished`` is then True).
     """
 
@@ -212,7 +206,7 @@ class StreamRun:
     # -- control ------------------------------------------------------------------------------
     def start(self) -> StreamRun:
         self.started_at = time.perf_counter()
-        self._future = runner.submit(self._run())
+        self._future = loop_thread.submit(self._run())
         return self
 
     def done(self) -> bool:
@@ -227,7 +221,7 @@ class StreamRun:
         if self.finished or self._future is None:
             return False
         self._stop_reason = self._stop_reason or reason
-        runner.get_loop().call_soon_threadsafe(self._cancel_on_loop)
+        loop_thread.get_loop().call_soon_threadsafe(self._cancel_on_loop)
         if now:
             self._finished.wait(STOP_GRACE_S)
         return True
@@ -248,7 +242,7 @@ class StreamRun:
         if self._task is not None:
             self._task.cancel()
 
-    # -- the coroutine on the runner loop -----------------------------------------------------
+    # -- the coroutine on the core loop thread -----------------------------------------------------
     async def _run(self) -> None:
         self._task = asyncio.current_task()
         loop = asyncio.get_running_loop()

@@ -15,11 +15,15 @@ from typing import Any
 
 import pandas as pd
 
+from ..core.backends import Work
+from ..core.backends.auto import plan_work
 from ..core.batch import BatchJob
+from ..core.deadline import deadline_at
 from ..core.engine import get_engine
 from ..core.estimate import Estimate, estimate_requests
 from ..core.jobs import FanoutJob
 from ..core.pipeline import DEFAULT_MODE
+from ..core.planner import Plan
 from .plan import build_estimate_requests, build_plan, run
 from .results import errors_series
 from .templates import Template
@@ -50,6 +54,7 @@ class _LLMAccessor:
         errors: str = "coerce",
         progress: bool = True,
         background: bool = False,
+        deadline: float | str | None = None,
         **params: Any,
     ) -> pd.Series | pd.DataFrame | FanoutJob | BatchJob:
         """One LLM call per row, run concurrently; the answers aligned to this object's index.
@@ -76,13 +81,19 @@ class _LLMAccessor:
         ``mode="async"`` (default) runs concurrent calls in this kernel;
         ``mode="batch"`` submits an OpenAI Batch API job and returns its handle
         (``job.wait().results()`` is the same Series, at half price);
-        ``mode="queue"`` runs the calls on Celery workers (``llm-magics worker``).
+        ``mode="queue"`` runs the calls on Celery workers (``llm-magics worker``);
+        ``mode="auto"`` lets the planner pick batch or async (``plan()`` shows
+        what it would pick and why; a handle comes back when it picks batch).
+        ``deadline`` (seconds, or ``"90s"``, ``"30m"``, ``"2h"``, ``"1d"``) is when
+        the whole apply must be done: a batch that would miss it is cancelled,
+        its answers kept and the other rows sent async.
         Other keyword arguments are settings (``base_url``, ``timeout``,
         ``max_retries``...) or request fields (``temperature``, ``max_tokens``...).
         """
         options = {"model": model, "concurrency": concurrency, "rpm": rpm, "tpm": tpm, **params}
+        ends = deadline_at(deadline)
         plan = build_plan(self._obj, template, system=system, schema=schema, mode=mode,
-                          cache=cache, errors_policy=errors, options=options)
+                          cache=cache, errors_policy=errors, options=options, deadline_at=ends)
         return run(plan, progress=progress, background=background)
 
     def estimate(
@@ -110,6 +121,38 @@ class _LLMAccessor:
         return estimate_requests(requests, model=call.endpoint.model, cache=store,
                                  completion_tokens=completion_tokens)
 
+    def plan(
+        self,
+        template: Template,
+        *,
+        mode: str = "auto",
+        deadline: float | str | None = None,
+        model: str | None = None,
+        system: str | None = None,
+        schema: Any = None,
+        concurrency: int | None = None,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        cache: bool | None = None,
+        max_cost_usd: float | None = None,
+        **params: Any,
+    ) -> Plan:
+        """What ``apply`` would cost and take per mode, and the mode ``"auto"`` picks, unsent.
+
+            >>> df.llm.plan("Summarise {body}", deadline="2d", model="gpt-4o-mini")
+
+        Rows already cached count as free and instant; time is worked out at the
+        known limits (``rpm``, ``tpm``, ``concurrency``). In a notebook the plan
+        shows as a small table. ``max_cost_usd`` is carried on the plan as given.
+        """
+        ends = deadline_at(deadline)
+        options = {"model": model, "concurrency": concurrency, "rpm": rpm, "tpm": tpm, **params}
+        requests, call, exact = build_estimate_requests(
+            self._obj, template, system=system, schema=schema, options=options)
+        work = Work(requests, call.settings, call.endpoint, use_cache=cache,
+                    concurrency=concurrency, deadline_at=ends)
+        return plan_work(work, mode, exact=exact, max_cost_usd=max_cost_usd)
+
     @property
     def last_errors(self) -> pd.Series:
         """Failed rows of the last ``apply`` on this object: ``LLMError`` values by row label.
@@ -122,7 +165,7 @@ class _LLMAccessor:
 
 
 class LLMDataFrameAccessor(_LLMAccessor):
-    """``df.llm``: ``apply`` a prompt template to every row, ``estimate`` its cost first."""
+    """``df.llm``: ``apply`` a prompt template to every row; ``estimate`` or ``plan`` it first."""
 
     _obj: pd.DataFrame
 

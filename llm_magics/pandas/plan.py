@@ -19,8 +19,15 @@ import pandas as pd
 from .. import errors
 from ..core.backends import Work, get_backend
 from ..core.history.context import as_face
-from ..core.pipeline import Call, build_requests, plan_call, resolve_call, start
-from ..core.runner import run_sync
+from ..core.loop_thread import run_sync
+from ..core.pipeline import (
+    Call,
+    build_requests,
+    hands_back_at_once,
+    plan_call,
+    resolve_call,
+    start,
+)
 from ..core.structured import StructuredOutput, structured_output
 from ..core.types import Request
 from .results import RowError, assemble, raise_for_errors, remember_errors
@@ -47,6 +54,7 @@ class ApplyPlan:
     title: str = ""
     name: Hashable = None
     source: weakref.ref[Any] | None = field(default=None, repr=False)
+    deadline_at: float | None = None
 
     def finalize(self, outcomes: list[Any]) -> pd.Series | pd.DataFrame:
         """Outcomes in row order -> the result; records (and for ``"raise"`` raises) failures."""
@@ -106,6 +114,7 @@ def build_plan(
     cache: bool | None,
     errors_policy: str,
     options: dict[str, Any],
+    deadline_at: float | None = None,
 ) -> ApplyPlan:
     """Check, render and resolve everything; raise before any call if something is wrong."""
     check_errors_policy(errors_policy)
@@ -130,6 +139,7 @@ def build_plan(
         title=title_for(template),
         name=source.name if isinstance(source, pd.Series) else None,
         source=weakref.ref(source),
+        deadline_at=deadline_at,
     )
 
 
@@ -152,16 +162,18 @@ def build_estimate_requests(
 def run(plan: ApplyPlan, *, progress: bool, background: bool) -> Any:
     """Hand the plan to its mode's backend: the result, or the handle for work that runs on.
 
-    A batch always returns its handle (it may take hours); ``%llm_batch status``
-    shows it live and the job store keeps it across kernel restarts.
+    A batch always returns its handle (it may take hours), and so does
+    ``mode="auto"`` when it chose batch; ``%llm_batch status`` shows it live and
+    the job store keeps it across kernel restarts.
     """
     work = Work(plan.requests, plan.call.settings, plan.call.endpoint, use_cache=plan.use_cache,
                 concurrency=plan.call.settings.concurrency, title=plan.title, progress=progress,
                 background=background, keep_raw=False, finalize=plan.finalize,
-                index_labels=list(plan.index), metadata={"source": plan.title})
+                index_labels=list(plan.index), metadata={"source": plan.title},
+                deadline_at=plan.deadline_at)
     plan.requests = []  # the backend holds them now, and lets go when it finishes
     with as_face("apply"):
         job = run_sync(start(work, plan.mode))
-    if background or get_backend(plan.mode).returns_at_once:
+    if background or hands_back_at_once(job, plan.mode):
         return job
     return job.results()

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..core.calls import amap as core_amap
+from ..core.loop_thread import sync_twin
 from ..core.requestset import Outcome
-from ..core.runner import sync_twin
 from ..core.types import Messages
 
 __all__ = ["map", "amap"]

@@ -7,7 +7,7 @@ naming another URL is refused (start one worker per upstream). So the key is
 never in Redis, and nobody who can write to Redis can make a worker send its
 key elsewhere.
 
-Calls run on the core's background event loop (``runner.run_sync``): a worker
+Calls run on the core's background event loop (``core.loop_thread.run_sync``): a worker
 process has no notebook loop, and every pool thread shares that one loop, its
 connection pool and the engine. The cache is on (unless a message says
 ``cache: false``) and flushed after each task; across machines, ``claims``
@@ -36,8 +36,9 @@ from typing import Any
 from .. import errors
 from ..core.endpoint import Endpoint
 from ..core.engine import CallStats, Engine
+from ..core.loop_thread import run_sync
 from ..core.providers import resolve_endpoint
-from ..core.runner import run_sync
+from ..core.secrets import redact
 from ..core.settings import Settings, resolve
 from ..core.types import Priority, Request
 from .claims import PayOnce, answer_key
@@ -120,9 +121,9 @@ class WorkerRuntime:
         return encode_response(response, stats)
 
     def _scrub(self, text: str) -> str:
-        """Unexpected errors are shown and logged: make sure the key is not in them."""
+        """Unexpected errors are shown and logged: make sure no key or URL password is in them."""
         key = self._endpoint.api_key if isinstance(self._endpoint, Endpoint) else None
-        return text.replace(key, "***") if key else text
+        return redact(text, key)
 
 
 _runtimes: dict[str, WorkerRuntime] = {}

@@ -40,9 +40,10 @@ from kombu.exceptions import OperationalError
 from .. import errors
 from ..core.engine import CallStats, Engine
 from ..core.history.record import recorder_for
+from ..core.loop_thread import sync_twin
 from ..core.requestset import OnResult, Outcome, RequestSet
-from ..core.runner import sync_twin
 from ..core.settings import Settings
+from ..core.signatures import parameters_of
 from ..core.types import Priority, Request
 from .app import get_app
 from .config import TASK_NAME, QueueConfig, level_for
@@ -284,26 +285,14 @@ class QueueRun:
         )
 
 
-async def arun_requests(
-    requests: RequestSet | Sequence[Request | errors.LLMError | None],
-    settings: Settings,
-    *,
-    priority: Priority | None = None,
-    use_cache: bool | None = None,
-    stats: CallStats | None = None,
-    on_result: OnResult | None = None,
-    config: QueueConfig | None = None,
-    app: Celery | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> list[Outcome | None]:
+@parameters_of(QueueRun)
+async def arun_requests(run: QueueRun) -> list[Outcome | None]:
     """Run ``requests`` on the queue's workers, with the contract of the module docstring.
 
     Requests carry their base URL and model; the key stays with the workers.
     ``priority`` overrides each request's own. ``should_stop()`` is checked on every
     poll; once true, pending rows are revoked and come back as ``CancelledError``.
     """
-    run = QueueRun(requests, settings, priority=priority, use_cache=use_cache, stats=stats,
-                   on_result=on_result, config=config, app=app, should_stop=should_stop)
     if not run.to_send:
         return run.results
     try:

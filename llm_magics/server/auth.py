@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from starlette.types import Scope
 
-from .openai_shapes import OpenAIError, unauthorized
+from .openai_shapes import ErrorReply, unauthorized
 
 __all__ = ["BearerKeys", "MISSING_KEY_MESSAGE", "bearer_token"]
 
@@ -52,12 +52,12 @@ class BearerKeys:
             matched |= hmac.compare_digest(given, key)
         return matched
 
-    def check(self, scope: Scope) -> OpenAIError | None:
+    def check(self, scope: Scope) -> ErrorReply | None:
         if not self._keys:
             return None
         token = bearer_token(scope)
         if token is None:
-            return OpenAIError(401, MISSING_KEY_MESSAGE)
+            return ErrorReply(401, MISSING_KEY_MESSAGE)
         if not self.accepts(token):
             return unauthorized()
         return None

@@ -15,13 +15,13 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from .openai_shapes import OpenAIError, bad_request, error_response
+from .openai_shapes import ErrorReply, bad_request, error_response
 from .upload_limit import REFUSAL_KEY, TOO_LARGE_KEY, file_too_large
 
 __all__ = ["install_error_handlers", "validation_error"]
 
 
-def validation_error(errors: list[Any]) -> OpenAIError:
+def validation_error(errors: list[Any]) -> ErrorReply:
     """A FastAPI validation failure as OpenAI words it (missing parameter, or invalid value)."""
     first = errors[0] if errors else {}
     loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "form")]
@@ -38,8 +38,8 @@ def validation_error(errors: list[Any]) -> OpenAIError:
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every failure into an OpenAI-shaped body."""
 
-    @app.exception_handler(OpenAIError)
-    async def _openai_error(_: Request, exc: OpenAIError) -> Response:
+    @app.exception_handler(ErrorReply)
+    async def _openai_error(_: Request, exc: ErrorReply) -> Response:
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
@@ -62,10 +62,10 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"Method not allowed ({request.method} {request.url.path})"
         else:
             message = str(exc.detail)
-        return error_response(OpenAIError(exc.status_code, message))
+        return error_response(ErrorReply(exc.status_code, message))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> Response:
         # A bug must not hand the client a traceback or an internal detail (a URL, a path).
-        return error_response(OpenAIError(
+        return error_response(ErrorReply(
             500, "The server had an error while processing your request.", type="server_error"))

@@ -16,6 +16,7 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,7 +26,7 @@ __all__ = [
     "SSE_DONE",
     "ChatCompletionRequest",
     "ChunkEncoder",
-    "OpenAIError",
+    "ErrorReply",
     "bad_request",
     "chat_chunk",
     "chat_completion",
@@ -159,16 +160,9 @@ def chat_chunk(
     system_fingerprint: str | None = "fp_sim",
 ) -> dict[str, Any]:
     """One ``chat.completion.chunk`` carrying a single choice delta."""
-    return {
-        "id": completion_id,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": model,
-        "system_fingerprint": system_fingerprint,
-        "choices": [
-            {"index": index, "delta": dict(delta), "logprobs": None, "finish_reason": finish_reason}
-        ],
-    }
+    choice = {"index": index, "delta": dict(delta), "logprobs": None,
+              "finish_reason": finish_reason}
+    return _chunk(completion_id, model, created, system_fingerprint, [choice])
 
 
 def usage_chunk(
@@ -181,14 +175,20 @@ def usage_chunk(
     system_fingerprint: str | None = "fp_sim",
 ) -> dict[str, Any]:
     """The final chunk sent when ``stream_options.include_usage`` is true: no choices, usage set."""
+    chunk = _chunk(completion_id, model, created, system_fingerprint, [])
+    chunk["usage"] = usage(prompt_tokens, completion_tokens)
+    return chunk
+
+
+def _chunk(completion_id: str, model: str, created: int, system_fingerprint: str | None,
+           choices: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "id": completion_id,
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
         "system_fingerprint": system_fingerprint,
-        "choices": [],
-        "usage": usage(prompt_tokens, completion_tokens),
+        "choices": choices,
     }
 
 
@@ -200,7 +200,7 @@ def sse_event(obj: Any) -> bytes:
 # --------------------------------------------------------------------------- errors
 
 
-class OpenAIError(Exception):
+class ErrorReply(Exception):
     """An error to answer with an OpenAI-shaped body; raise it anywhere in a handler."""
 
     def __init__(
@@ -240,8 +240,8 @@ def error_body(
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
-def error_response(err: OpenAIError) -> Response:
-    """Render an :class:`OpenAIError` as a JSON response with its headers."""
+def error_response(err: ErrorReply) -> Response:
+    """Render an :class:`ErrorReply` as a JSON response with its headers."""
     return Response(
         content=dumps(err.body),
         status_code=err.status_code,
@@ -250,25 +250,25 @@ def error_response(err: OpenAIError) -> Response:
     )
 
 
-def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> OpenAIError:
-    return OpenAIError(400, message, param=param, code=code)
+def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> ErrorReply:
+    return ErrorReply(400, message, param=param, code=code)
 
 
-def unauthorized(message: str | None = None) -> OpenAIError:
-    return OpenAIError(
+def unauthorized(message: str | None = None) -> ErrorReply:
+    return ErrorReply(
         401,
         message or "Incorrect API key provided. You can find your API key in your settings.",
         code="invalid_api_key",
     )
 
 
-def not_found(message: str, *, param: str | None = None, code: str | None = None) -> OpenAIError:
-    return OpenAIError(404, message, param=param, code=code)
+def not_found(message: str, *, param: str | None = None, code: str | None = None) -> ErrorReply:
+    return ErrorReply(404, message, param=param, code=code)
 
 
-def model_not_found(model: str) -> OpenAIError:
+def model_not_found(model: str) -> ErrorReply:
     """The exact 404 OpenAI returns for a model that does not exist."""
-    return OpenAIError(
+    return ErrorReply(
         404,
         f"The model `{model}` does not exist or you do not have access to it.",
         code="model_not_found",
@@ -277,30 +277,30 @@ def model_not_found(model: str) -> OpenAIError:
 
 def rate_limited(
     message: str, *, kind: str = "requests", headers: Mapping[str, str] | None = None
-) -> OpenAIError:
+) -> ErrorReply:
     """A 429; ``kind`` is ``requests`` or ``tokens``, which OpenAI puts in ``type``."""
-    return OpenAIError(429, message, type=kind, code="rate_limit_exceeded", headers=headers)
+    return ErrorReply(429, message, type=kind, code="rate_limit_exceeded", headers=headers)
 
 
-def server_error(status_code: int = 500, message: str | None = None) -> OpenAIError:
+def server_error(status_code: int = 500, message: str | None = None) -> ErrorReply:
     """A 5xx with OpenAI's wording; any status code is accepted so tests can force one."""
-    return OpenAIError(
+    return ErrorReply(
         status_code,
         message or "The server had an error while processing your request. Sorry about that!",
         type="server_error",
     )
 
 
-def overloaded(message: str | None = None) -> OpenAIError:
+def overloaded(message: str | None = None) -> ErrorReply:
     """The 503 OpenAI returns when an engine is overloaded."""
-    return OpenAIError(
+    return ErrorReply(
         503,
         message or "The engine is currently overloaded, please try again later.",
         type="server_error",
     )
 
 
-def error_for_status(status_code: int, message: str | None = None) -> OpenAIError:
+def error_for_status(status_code: int, message: str | None = None) -> ErrorReply:
     """The most OpenAI-like error for an arbitrary forced status code."""
     if status_code == 401:
         return unauthorized(message)
@@ -313,11 +313,12 @@ def error_for_status(status_code: int, message: str | None = None) -> OpenAIErro
     if status_code >= 500:
         return server_error(status_code, message)
     if status_code == 403:
-        return OpenAIError(403, message or "You are not allowed to access this resource.",
+        return ErrorReply(403, message or "You are not allowed to access this resource.",
                            code="forbidden")
-    return OpenAIError(status_code, message or f"Request rejected with status {status_code}.")
+    return ErrorReply(status_code, message or f"Request rejected with status {status_code}.")
 
 
+@dataclass(eq=False, kw_only=True)
 class ChunkEncoder:
     """Pre-rendered SSE frames for one streamed choice.
 
@@ -325,31 +326,22 @@ class ChunkEncoder:
     only JSON-escaping the token keeps a long stream cheap for the server.
     """
 
-    def __init__(
-        self,
-        *,
-        completion_id: str,
-        model: str,
-        created: int,
-        index: int = 0,
-        system_fingerprint: str | None = "fp_sim",
-    ) -> None:
-        self.completion_id = completion_id
-        self.model = model
-        self.created = created
-        self.index = index
-        self.system_fingerprint = system_fingerprint
+    completion_id: str
+    model: str
+    created: int
+    index: int = 0
+    system_fingerprint: str | None = "fp_sim"
+
+    def __post_init__(self) -> None:
         sample = chat_chunk(
-            completion_id=completion_id,
-            model=model,
-            created=created,
+            completion_id=self.completion_id,
+            model=self.model,
+            created=self.created,
             delta={"content": "\x00"},
-            index=index,
-            system_fingerprint=system_fingerprint,
+            index=self.index,
+            system_fingerprint=self.system_fingerprint,
         )
-        head, tail = sse_event(sample).split(dumps("\x00"))
-        self._head = head
-        self._tail = tail
+        self._head, self._tail = sse_event(sample).split(dumps("\x00"))
 
     def content(self, text: str) -> bytes:
         """The frame carrying ``text`` as ``delta.content``."""

@@ -13,16 +13,16 @@ import asyncio
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .openai_shapes import OpenAIError, bad_request, error_response
+from .openai_shapes import ErrorReply, bad_request, error_response
 
 __all__ = ["DRAIN_CAP_BYTES", "FORM_SLACK_BYTES", "REFUSAL_KEY", "TOO_LARGE_KEY",
-           "file_too_large", "limit_upload"]
+           "content_length", "file_too_large", "limit_upload"]
 
 TOO_LARGE_KEY = "llm_magics.upload_too_large"
 """Scope key set (to the limit in bytes) when an upload was cut short for its size."""
 
 REFUSAL_KEY = "llm_magics.refusal"
-"""Scope key set to the :class:`OpenAIError` to answer when a body read was cut short."""
+"""Scope key set to the :class:`ErrorReply` to answer when a body read was cut short."""
 
 FORM_SLACK_BYTES = 64 * 1024
 """Room for the multipart framing around the file itself (boundaries, headers, purpose)."""
@@ -31,7 +31,7 @@ DRAIN_CAP_BYTES = 256 * 1024 * 1024
 """Past this much surplus we stop draining and answer at once (the client may see a reset)."""
 
 
-def file_too_large(limit_bytes: int) -> OpenAIError:
+def file_too_large(limit_bytes: int) -> ErrorReply:
     """OpenAI's answer to an oversize upload: 400, ``File is too large.``"""
     mb = limit_bytes / (1024 * 1024)
     return bad_request(
@@ -40,7 +40,8 @@ def file_too_large(limit_bytes: int) -> OpenAIError:
     )
 
 
-def _content_length(scope: Scope) -> int | None:
+def content_length(scope: Scope) -> int | None:
+    """The declared ``Content-Length`` (``None``: none, or not a number)."""
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
             try:
@@ -65,8 +66,8 @@ async def _drain(receive: Receive, cap: int, idle_s: float | None) -> None:
             return
 
 
-def _upload_stalled(idle_s: float) -> OpenAIError:
-    return OpenAIError(
+def _upload_stalled(idle_s: float) -> ErrorReply:
+    return ErrorReply(
         408, f"The upload paused for more than {idle_s:g}s; send the file without stalling.",
         code="request_timeout", headers={"connection": "close"})
 
@@ -82,7 +83,7 @@ async def limit_upload(app: ASGIApp, scope: Scope, receive: Receive, send: Send,
     answered 408 (``REFUSAL_KEY``).
     """
     cap = max_bytes + FORM_SLACK_BYTES
-    length = _content_length(scope)
+    length = content_length(scope)
     if length is not None and length > cap:
         await _drain(receive, DRAIN_CAP_BYTES, idle_timeout_s)
         await error_response(file_too_large(max_bytes))(scope, receive, send)

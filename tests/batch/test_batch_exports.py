@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import llm_magics.batch as batch
 from llm_magics.core import batch as core_batch
+from tests.support.env import heavy_imports
 
 
 def test_public_batch_api_is_pinned():
@@ -24,8 +22,4 @@ def test_core_batch_exports_the_accessor_entry_point():
 
 
 def test_importing_the_batch_api_loads_no_ipython_widgets_or_pandas():
-    code = ("import sys, llm_magics.batch; "
-            "print([m for m in ('pandas', 'IPython', 'ipywidgets', 'fastapi') "
-            "if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert heavy_imports("llm_magics.batch") == []

@@ -14,8 +14,8 @@ import llm_magics.batch as batch
 from llm_magics import errors
 from llm_magics.core.batch import Limits, submit_requests
 from llm_magics.core.cost import cost_usd
+from llm_magics.core.loop_thread import run_sync
 from llm_magics.core.pipeline import build_requests, resolve_call
-from llm_magics.core.runner import run_sync
 from llm_magics.core.settings import resolve
 from llm_magics.server.sim import expected_answer
 
@@ -299,7 +299,7 @@ def test_a_submit_that_fails_before_any_batch_leaves_no_job(llm):
 
 def test_an_interrupted_submit_still_records_the_batch_it_created(llm):
     from llm_magics.core.batch import asubmit_prompts
-    from llm_magics.core.runner import submit as on_loop
+    from llm_magics.core.loop_thread import submit as on_loop
 
     with FlakyProxy(llm.url, {}, delays={("POST", "/v1/batches"): 0.3}) as proxy:
         future = on_loop(asubmit_prompts(["interrupted"], cache=False,

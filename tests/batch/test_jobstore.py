@@ -21,8 +21,8 @@ def make_job(store: JobStore, job_id: str = "job_1", created_at: float = 100.0) 
 
 
 def batch(job_id: str, batch_id: str, seq: int, status: str = "validating") -> BatchRecord:
-    return BatchRecord(batch_id, job_id, seq, f"file-{seq}", status, total=2, created_at=101.0,
-                       updated_at=101.0)
+    return BatchRecord(batch_id, status, total=2, job_id=job_id, seq=seq,
+                       input_file_id=f"file-{seq}", created_at=101.0, updated_at=101.0)
 
 
 def test_a_job_and_its_batches_survive_reopening_the_file(tmp_path):

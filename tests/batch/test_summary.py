@@ -12,7 +12,7 @@ from llm_magics.core.jobstore import BatchRecord
 
 def b(batch_id: str, status: str, fetched: bool | None = None) -> BatchRecord:
     done = status in ("completed", "failed", "expired", "cancelled")
-    return BatchRecord(batch_id, "j", 0, "f", status,
+    return BatchRecord(batch_id, status, job_id="j", seq=0, input_file_id="f",
                        fetched=done if fetched is None else fetched)
 
 

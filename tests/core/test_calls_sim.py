@@ -10,13 +10,6 @@ import pytest
 import llm_magics
 from llm_magics import errors
 from llm_magics.server.sim.answers import expected_answer
-from tests.support.sim import Simulator
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with Simulator() as server:
-        yield server
 
 
 @pytest.fixture(autouse=True)

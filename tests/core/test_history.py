@@ -24,6 +24,7 @@ from llm_magics.core.history.log import get_call_log
 from llm_magics.core.types import Response
 from llm_magics.pandas import register
 from tests.core.test_cache_faults import locked_by_another_process
+from tests.support.waiting import wait_until
 
 KEY = "sk-history-do-not-log-0123456789abcdef"
 MODEL = "gpt-4o-mini"  # priced: every answer has a cost to compare
@@ -199,22 +200,21 @@ def test_a_log_that_is_not_a_database_is_moved_aside(log_path):
         assert db.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 1
 
 
-def rows_once(condition, timeout: float = 30.0) -> pd.DataFrame:
-    """The log once ``condition(frame)`` holds (a stopped call is recorded on the loop)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        frame = llm_magics.history()
-        if condition(frame) or time.monotonic() > deadline:
-            return frame
-        time.sleep(0.02)
-
-
 def test_a_stream_stopped_midway_is_a_cancelled_row(log_path, sim):
     sim.configure(token_latency_s=0.05, answer_tokens=200)
     stream = llm_magics.stream("stop me early")
     assert next(stream)
     assert stream.cancel()
-    frame = rows_once(lambda f: len(f) == 1)
-    [row] = frame.itertuples()
+    wait_until(lambda: len(llm_magics.history()) == 1, what="the stopped call's row")
+    [row] = llm_magics.history().itertuples()
     assert (row.status, row.error_kind, row.mode) == ("cancelled", "CancelledError", "stream")
     assert pd.isna(row.answer) and row.latency_s > 0
+
+
+def test_auto_mode_rows_say_the_mode_that_ran_and_a_plan_adds_none(log_path):
+    chosen = llm_magics.plan(["auto a", "auto b"], mode="auto").choice
+    assert llm_magics.history().empty  # planning sends nothing
+    llm_magics.map(["auto a", "auto b"], mode="auto")
+    frame = llm_magics.history()
+    assert frame["mode"].tolist() == [chosen, chosen]
+    assert frame.face.tolist() == ["map", "map"]

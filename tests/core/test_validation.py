@@ -16,15 +16,8 @@ from recording_server import ANSWER, RecordingServer
 import llm_magics
 from llm_magics import errors
 from llm_magics.core.request_fields import known_fields
-from tests.support.sim import Simulator
 
 KEY = "sk-validation-secret-0123456789"
-
-
-@pytest.fixture(scope="module")
-def sim():
-    with Simulator() as server:
-        yield server
 
 
 @pytest.fixture(autouse=True)

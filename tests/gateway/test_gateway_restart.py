@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 from openai import OpenAI
@@ -19,15 +18,9 @@ from tests.support.batch_api import jsonl, line, start_batch, wait
 from tests.support.gateway import GatewayProcess
 from tests.support.sim import Simulator
 from tests.support.sim import chat_body as user
+from tests.support.waiting import wait_until
 
 LINES = 24
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.005)
 
 
 def _requests(sim: Simulator) -> int:
@@ -44,9 +37,9 @@ def test_kill_between_lines_then_restart_runs_each_line_once(sim: Simulator,
     with GatewayProcess(args) as gateway:
         client = OpenAI(base_url=gateway.base_url, api_key="k", max_retries=2, timeout=10)
         batch_id = start_batch(client, [line(cid, body) for cid, body in bodies.items()])
-        _wait_for(lambda: _requests(sim) >= 8)
+        wait_until(lambda: _requests(sim) >= 8)
         before = _requests(sim)
-        _wait_for(lambda: _requests(sim) > before)  # a line was just answered ...
+        wait_until(lambda: _requests(sim) > before)  # a line was just answered ...
         time.sleep(0.08)  # ... and committed; the next is 0.17 s away
         gateway.kill()
         at_kill = _requests(sim)
@@ -79,7 +72,7 @@ def test_line_in_flight_at_the_kill_is_sent_again_but_recorded_once(sim: Simulat
     with GatewayProcess(args) as gateway:
         client = OpenAI(base_url=gateway.base_url, api_key="k", max_retries=2, timeout=10)
         batch_id = start_batch(client, [line(cid, body) for cid, body in bodies.items()])
-        _wait_for(lambda: sim.stats["in_flight"] == 2 and _requests(sim) >= 3)
+        wait_until(lambda: sim.stats["in_flight"] == 2 and _requests(sim) >= 3)
         gateway.kill()
         lost = 2  # both calls in flight lose their answers with the process
         gateway.start()

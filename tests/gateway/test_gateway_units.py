@@ -19,7 +19,7 @@ from llm_magics.server.gateway.cli import build_parser, config_from_args, main
 from llm_magics.server.gateway.relay import priority_of, to_openai_error
 from llm_magics.server.gateway.slots import PrioritySlots
 from llm_magics.server.gateway.store import GatewayStore
-from llm_magics.server.openai_shapes import OpenAIError
+from llm_magics.server.openai_shapes import ErrorReply
 from tests.support.gateway import GatewayProcess
 from tests.support.sim import Simulator
 
@@ -83,10 +83,10 @@ def test_catalog_fetches_once_and_refetches_for_a_new_name_rarely() -> None:
         assert await catalog.resolve("a") == "a"
         assert await catalog.resolve("a") == "a"
         assert len(calls) == 1
-        with pytest.raises(OpenAIError) as info:
+        with pytest.raises(ErrorReply) as info:
             await catalog.resolve("typo")
         assert info.value.status_code == 404 and info.value.code == "model_not_found"
-        with pytest.raises(OpenAIError):
+        with pytest.raises(ErrorReply):
             await catalog.resolve("typo")
         assert len(calls) == 1  # a typo loop costs no upstream calls
         models.append("new")
@@ -135,7 +135,7 @@ def test_errors_map_to_gateway_statuses_without_the_key() -> None:
 def test_priority_header() -> None:
     assert priority_of({}, "high") == "high"
     assert priority_of({"x-llm-priority": " Interactive "}, "high") == "interactive"
-    with pytest.raises(OpenAIError):
+    with pytest.raises(ErrorReply):
         priority_of({"x-llm-priority": "now"}, "high")
 
 

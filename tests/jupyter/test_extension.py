@@ -26,14 +26,12 @@ def run_python(code: str) -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
-def test_loading_is_fast_imports_nothing_heavy_and_reloads_cleanly():
+def test_loading_imports_nothing_heavy_and_reloads_cleanly():
     out = json.loads(run_python("""
-        import json, sys, time
+        import json, sys
         import llm_magics
         from llm_magics.jupyter.extension import magics_for
-        started = time.perf_counter()
         ip.run_line_magic("load_ext", "llm_magics")
-        took = time.perf_counter() - started
         heavy = [m for m in ("openai", "pandas", "ipywidgets", "markdown_it", "nh3",
                              "llm_magics.jupyter.batch_magic",
                              "llm_magics.jupyter.history_magic") if m in sys.modules]
@@ -45,14 +43,13 @@ def test_loading_is_fast_imports_nothing_heavy_and_reloads_cleanly():
         hooks = [f for f in ip.events.callbacks["pre_run_cell"]
                  if type(getattr(f, "__self__", None)).__name__ == "PendingStreams"]
         print(json.dumps({
-            "took": took, "heavy": heavy, **names, "new": magics_for(ip) is not first,
+            "heavy": heavy, **names, "new": magics_for(ip) is not first,
             "hooks": len(hooks),
             "gates": sum(type(t).__name__ == "InterruptGate" for t in ip.ast_transformers),
             "configurables": sum(type(c).__name__ == "LLMMagics" for c in ip.configurables),
         }))
     """))
     assert out["heavy"] == []
-    assert out["took"] < 0.5, out["took"]
     assert out["cell"] == ["llm", "llm_stream"]
     assert out["line"] == ["llm", "llm_batch", "llm_chat", "llm_config", "llm_history",
                            "llm_stream"]

@@ -239,8 +239,8 @@ def test_interrupt_cancels_the_call_in_one_line_and_keeps_the_previous_answer(ip
     run(ip, f"%%llm -m {MODEL}\nECHO: earlier")
     started = time.monotonic()
     interrupt_when(lambda: sim.stats["in_flight"] > 0)
-    result, out = run(ip, f"%%llm -m {MODEL}\nSLEEP:1.5 slow one")
-    assert time.monotonic() - started < 1.2  # returned before the server would have answered
+    result, out = run(ip, f"%%llm -m {MODEL}\nSLEEP:8 slow one")
+    assert time.monotonic() - started < 6  # returned before the server would have answered
     assert isinstance(result.error_in_exec, CellError)
     assert out.stdout.strip() == "KeyboardInterrupt: the call was cancelled."
     assert ip.user_ns["_llm"].text == "earlier"

@@ -1,4 +1,4 @@
-"""StreamRun on the runner loop: throttled updates, exact final text, stops that keep text."""
+"""StreamRun on the core loop thread: throttled updates, exact final text, stops that keep text."""
 
 from __future__ import annotations
 

@@ -52,6 +52,28 @@ def test_summary_line_shows_every_counter():
         assert part in line
 
 
+def test_a_run_with_a_deadline_shows_the_time_left_and_what_changed():
+    import time
+
+    tracker = FanoutTracker(total=4, deadline_at=time.monotonic() + 95)
+    tracker.note = "batch b1 expired after 1/4 answers (3s): 3 rows sent async"
+    snap = tracker.snapshot()
+    assert 90 < snap["deadline_left_s"] <= 95
+    assert "deadline in 1m3" in summary(snap) and "3 rows sent async" in summary(snap)
+    widget = progress.FanoutProgress(total=4)
+    widget.update(snap)
+    assert widget.deadline_left_s == snap["deadline_left_s"]
+    assert "deadline in 1m3" in widget._label.value and "sent async" in widget._label.value
+    out = io.StringIO()
+    bar = TqdmProgress(4, "x", file=out)
+    bar.finish(snap)
+    assert "deadline in 1m3" in out.getvalue() and "sent async" in out.getvalue()
+    tracker.finish("done")
+    assert tracker.snapshot()["deadline_left_s"] is None  # a finished run counts down no more
+    stale = FanoutTracker(total=1, deadline_at=time.monotonic() - 5).snapshot()
+    assert "deadline passed 5s ago" in summary(stale)
+
+
 def test_widget_shows_the_snapshot_and_colours_the_end_state():
     widget = progress.FanoutProgress(total=10, title="run <1>")
     tracker = busy_tracker()

@@ -9,7 +9,7 @@ import time
 import pytest
 from queue_helpers import FAST, requests, submitter
 
-from llm_magics.core.runner import run_sync
+from llm_magics.core.loop_thread import run_sync
 from llm_magics.queue import BrokerUnavailableError, NoWorkerError, QueueRun, run_requests
 from tests.support.queue_procs import free_port
 

@@ -9,7 +9,7 @@ from collections import Counter
 import redis
 from queue_helpers import body, requests, submitter
 
-from llm_magics.core.runner import submit
+from llm_magics.core.loop_thread import submit
 from llm_magics.core.types import Response
 from llm_magics.queue import QueueConfig, QueueRun, keys
 from llm_magics.queue.app import make_app

@@ -32,7 +32,7 @@ def test_two_workers_together_stay_under_one_rpm(redis_url):
 
     elapsed = asyncio.run(run())
     # 60 requests at 20/s with 20 banked: at least 2 s; alone, each would take 0.5 s.
-    assert 1.9 <= elapsed < 4.0
+    assert 1.9 <= elapsed < 6.0
 
 
 def test_tokens_per_minute_are_shared_too(redis_url):
@@ -44,7 +44,7 @@ def test_tokens_per_minute_are_shared_too(redis_url):
         await close(a, b)
         return elapsed
 
-    assert 1.9 <= asyncio.run(run()) < 4.0  # 600 tokens, 200 banked, 200/s
+    assert 1.9 <= asyncio.run(run()) < 6.0  # 600 tokens, 200 banked, 200/s
 
 
 def test_a_429_in_one_worker_pauses_every_worker(redis_url):

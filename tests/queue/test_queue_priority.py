@@ -8,7 +8,7 @@ import time
 
 from queue_helpers import FAST, requests, submitter
 
-from llm_magics.core.runner import run_sync
+from llm_magics.core.loop_thread import run_sync
 from llm_magics.core.types import Response
 from llm_magics.queue import QueueRun
 

@@ -7,7 +7,7 @@ from collections import Counter
 
 from queue_helpers import FAST, body, requests, submitter
 
-from llm_magics.core.runner import submit
+from llm_magics.core.loop_thread import submit
 from llm_magics.core.types import Response
 from llm_magics.queue import QueueRun
 from llm_magics.queue.app import make_app

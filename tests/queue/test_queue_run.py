@@ -29,7 +29,7 @@ from queue_helpers import (
 
 import llm_magics
 from llm_magics import errors, queue
-from llm_magics.core.runner import submit
+from llm_magics.core.loop_thread import submit
 from llm_magics.core.types import Response
 from llm_magics.queue import QueueRun, run_requests
 from llm_magics.server.sim import expected_answer

@@ -11,7 +11,7 @@ import time
 import redis
 from queue_helpers import FAST, body, requests, submitter
 
-from llm_magics.core.runner import run_sync
+from llm_magics.core.loop_thread import run_sync
 from llm_magics.core.types import Response
 from llm_magics.queue import QueueRun
 from llm_magics.queue.app import make_app

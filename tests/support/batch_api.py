@@ -42,6 +42,16 @@ def wait(client: OpenAI, batch_id: str, timeout: float = 30.0) -> tuple[Any, lis
         time.sleep(0.01)
 
 
+def passed_through(seen: list[str], path: list[str]) -> bool:
+    """Whether the polled statuses follow ``path`` in order and end where it ends.
+
+    A poll can miss a short state on a loaded machine, so ``seen`` may skip steps
+    of ``path``; it may never go backwards, leave the path or stop short.
+    """
+    steps = iter(path)
+    return bool(seen) and seen[-1] == path[-1] and all(status in steps for status in seen)
+
+
 def jsonl(client: OpenAI, file_id: str | None) -> list[dict[str, Any]]:
     assert file_id is not None
     text = client.files.content(file_id).text

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["REPO", "on_repo_path", "without_settings"]
+__all__ = ["REPO", "heavy_imports", "on_repo_path", "without_settings"]
+
+HEAVY = ("pandas", "IPython", "ipywidgets", "fastapi")
+"""Packages a light import must not load (a script or a worker pays for each)."""
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,3 +31,11 @@ def without_settings(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """
     source = os.environ if env is None else env
     return {k: v for k, v in source.items() if not k.startswith(("LLM_MAGICS_", "OPENAI_"))}
+
+
+def heavy_imports(module: str) -> list[str]:
+    """Which of ``HEAVY`` a fresh interpreter has loaded after ``import module``."""
+    code = (f"import json, sys, {module}; "
+            f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)

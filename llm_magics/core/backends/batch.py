@@ -1,7 +1,8 @@
 """``mode="batch"``: the OpenAI Batch API, half price, answers within the batch window.
 
 ``start`` uploads and creates the batches and returns the ``BatchJob`` at once;
-the job store keeps it across kernel restarts (``core.batch``).
+the job store keeps it across kernel restarts (``core.batch``). With a
+deadline the batch is watched and given up on in time (``deadline_batch``).
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from ... import errors
 from ..batch.job import BatchJob
 from ..batch.submit import asubmit_requests
 from ..endpoint import Endpoint
+from ..jobs import Job
 from ..providers import needs_provider, resolve_endpoint
 from ..settings import Settings
 from . import Work
+from .deadline_batch import start_watched_batch
 
 __all__ = ["BatchBackend"]
 
@@ -35,7 +38,9 @@ class BatchBackend:
             raise errors.ConfigurationError(_NO_BATCH_API.format(what=endpoint.base_url))
         return endpoint
 
-    async def start(self, work: Work) -> BatchJob:
+    async def start(self, work: Work) -> BatchJob | Job:
+        if work.deadline_at is not None:
+            return await start_watched_batch(work)
         return await asubmit_requests(
             work.requests, work.endpoint, work.settings, use_cache=work.use_cache,
             index_labels=work.index_labels, metadata=work.metadata, finalize=work.finalize)

@@ -9,15 +9,16 @@ sent, flushing the cache however the run ends, the final state.
 
 from __future__ import annotations
 
-import asyncio
+import uuid
 from typing import Any
 
 from ..engine import get_engine
+from ..history.context import tag
 from ..history.record import recorder_for
 from ..jobs import FanoutJob, NotSent
-from ..progress import FanoutTracker, follow, open_progress, safely
+from ..loop_thread import submit
+from ..progress import FanoutTracker, RunDisplay, open_progress
 from ..requestset import Outcome, RequestSet
-from ..runner import submit
 from ..types import Request, Response
 from . import Work
 
@@ -34,7 +35,9 @@ class FanoutBackend:
         raise NotImplementedError
 
     async def start(self, work: Work) -> FanoutJob:
-        tracker = FanoutTracker(len(work.requests), stats=work.stats, title=work.title)
+        tag(mode=self.name, job_id=uuid.uuid4().hex[:12])  # the call log's mode and run id
+        tracker = FanoutTracker(len(work.requests), stats=work.stats, title=work.title,
+                                deadline_at=work.deadline_at)
         job = FanoutJob(tracker, work.finalize)
         reporter = open_progress(tracker, enabled=work.progress,
                                  on_stop=job.cancel if work.background else None)
@@ -54,29 +57,22 @@ class FanoutBackend:
 
         async def run() -> list[Any]:
             job.mark_started()
-            ticker = asyncio.ensure_future(follow(tracker, reporter)) if reporter else None
-            state = "failed"
-            requests: RequestSet | None = None
             try:
-                cache = get_engine().cache_for(work.settings, work.use_cache)
-                requests = RequestSet(sent, cache=cache, stats=tracker.stats,
-                                      on_result=on_result,
-                                      recorder=recorder_for(work.settings, "async"))
-                if requests.pending:
-                    await self.execute(requests, work, job)
-                state = "cancelled" if job.cancel_requested else "done"
-                return requests.results
-            except asyncio.CancelledError:
-                state = "cancelled"
-                raise
+                async with RunDisplay(tracker, reporter) as display:
+                    requests: RequestSet | None = None
+                    try:
+                        cache = get_engine().cache_for(work.settings, work.use_cache)
+                        requests = RequestSet(sent, cache=cache, stats=tracker.stats,
+                                              on_result=on_result,
+                                              recorder=recorder_for(work.settings, "async"))
+                        if requests.pending:
+                            await self.execute(requests, work, job)
+                        display.state = "cancelled" if job.cancel_requested else "done"
+                        return requests.results
+                    finally:
+                        if requests is not None:
+                            requests.flush()
             finally:
-                if requests is not None:
-                    requests.flush()
-                if ticker is not None:
-                    ticker.cancel()
-                tracker.finish(state)
-                if reporter is not None:
-                    safely(reporter.finish, tracker.snapshot())
                 work.requests = []  # a finished job need not hold 100,000 requests
                 job.mark_finished()
 

@@ -10,11 +10,14 @@ finished answers are already in the cache and a re-run sends only the rest.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 
 from ... import errors
+from ..deadline import missed_error, within_deadline
 from ..endpoint import Endpoint
 from ..engine import CallStats, Engine, get_engine
+from ..history.context import current, within
 from ..history.record import recorder_for
 from ..jobs import FanoutJob, NotSent
 from ..providers import resolve_endpoint
@@ -36,11 +39,14 @@ async def send_pending(
     concurrency: int | None = None,
     use_cache: bool | None = None,
     should_stop: Callable[[], bool] | None = None,
+    deadline_at: float | None = None,
 ) -> None:
     """Send every pending request of ``requests`` through ``engine``, ``concurrency`` at once.
 
     Once ``should_stop()`` is true no new request goes out: calls in flight
-    finish (and are cached), the rest come back at once as ``NotSent``.
+    finish (and are cached), the rest come back at once as ``NotSent``. With a
+    run's ``deadline_at`` (monotonic), each call's ``deadline_s`` ends with it,
+    and a row whose turn comes after it is a ``DeadlineExceededError`` unsent.
     """
     queue = list(requests.pending.items())
     position = 0
@@ -53,10 +59,13 @@ async def send_pending(
             if should_stop is not None and should_stop():
                 requests.finish(key, NotSent("Stopped before this row was sent."), counted=True)
                 continue
+            if deadline_at is not None and time.monotonic() >= deadline_at:
+                requests.finish(key, missed_error())
+                continue
             try:
                 outcome: Outcome = await engine.complete(
-                    req, endpoint, settings, stats=requests.stats, use_cache=use_cache,
-                    looked_up=True,
+                    req, endpoint, within_deadline(settings, deadline_at), stats=requests.stats,
+                    use_cache=use_cache, looked_up=True,
                 )
             except errors.LLMError as err:
                 outcome = err
@@ -66,7 +75,8 @@ async def send_pending(
             requests.finish(key, outcome, counted=True)
 
     width = endpoint.workers_for(concurrency or settings.concurrency)
-    tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, min(width, len(queue))))]
+    with within(mode=current().mode or "async"):  # the calls' mode in the call log
+        tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, min(width, len(queue))))]
     try:
         await asyncio.gather(*tasks)
     finally:
@@ -85,13 +95,16 @@ async def send_all(
     use_cache: bool | None = None,
     stats: CallStats | None = None,
     on_result: OnResult | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    deadline_at: float | None = None,
 ) -> list[Outcome | None]:
     """Dedupe, answer from the cache, send the rest: for callers that need no job handle."""
     pending = RequestSet(requests, cache=engine.cache_for(settings, use_cache), stats=stats,
                          on_result=on_result, recorder=recorder_for(settings, "async"))
     try:
         await send_pending(engine, pending, endpoint, settings, concurrency=concurrency,
-                           use_cache=use_cache)
+                           use_cache=use_cache, should_stop=should_stop,
+                           deadline_at=deadline_at)
     finally:
         pending.flush()
     return pending.results
@@ -108,4 +121,5 @@ class InProcessBackend(FanoutBackend):
     async def execute(self, requests: RequestSet, work: Work, job: FanoutJob) -> None:
         await send_pending(get_engine(), requests, work.endpoint, work.settings,
                            concurrency=work.concurrency, use_cache=work.use_cache,
-                           should_stop=lambda: job.cancel_requested)
+                           should_stop=lambda: job.cancel_requested,
+                           deadline_at=work.deadline_at)

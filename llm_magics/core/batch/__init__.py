@@ -6,7 +6,7 @@
 
 Modules, one job each: ``constants`` (limits, poll schedule), ``jsonl``
 (lines and records), ``split`` (cutting a job into batches), ``api`` (Files and
-Batches calls under the retry policy), ``runner`` (submit, poll, download,
+Batches calls under the retry policy), ``lifecycle`` (submit, poll, download,
 retry, cancel), ``summary`` (a job's state in numbers), ``poll`` (how long to
 wait), ``job`` (the ``BatchJob`` handle, ``jobs()``, ``get_job()``) and
 ``submit`` (the three ways in). Jobs live in ``core.jobstore``.
@@ -16,30 +16,19 @@ No IPython, widget or pandas import here: scripts and workers use it as is.
 
 from __future__ import annotations
 
+from . import submit
 from .constants import MAX_BYTES_PER_BATCH, MAX_REQUESTS_PER_BATCH, TERMINAL_STATES
 from .job import BatchJob, get_job, jobs
+from .lifecycle import Limits
 from .poll import poll_delays
-from .runner import Limits
-from .submit import (
-    asubmit_jsonl,
-    asubmit_prompts,
-    asubmit_requests,
-    submit_jsonl,
-    submit_prompts,
-    submit_requests,
-)
+from .submit import *  # noqa: F403 - the six ways in, named once in submit.__all__
 from .summary import JobSummary
 
 __all__ = [
+    *submit.__all__,
     "BatchJob",
     "JobSummary",
     "Limits",
-    "submit_requests",
-    "asubmit_requests",
-    "submit_prompts",
-    "asubmit_prompts",
-    "submit_jsonl",
-    "asubmit_jsonl",
     "jobs",
     "get_job",
     "poll_delays",

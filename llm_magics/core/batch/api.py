@@ -14,49 +14,36 @@ gets its own message.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import openai
 
 from ... import errors
 from ..client import Endpoint, translate_error
+from ..jobstore import RemoteBatch
 from ..policy.retry import retrying
 from ..settings import Settings
 from .constants import BATCH_ENDPOINT, COMPLETION_WINDOW
 
-__all__ = ["RemoteBatch", "upload", "create", "retrieve", "cancel", "download"]
+__all__ = ["upload", "create", "retrieve", "cancel", "download"]
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class RemoteBatch:
-    """The part of the server's Batch object the job keeps."""
-
-    id: str
-    status: str
-    output_file_id: str | None = None
-    error_file_id: str | None = None
-    total: int = 0
-    completed: int = 0
-    failed: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
-
-    @classmethod
-    def from_sdk(cls, batch: Any) -> RemoteBatch:
-        counts = getattr(batch, "request_counts", None)
-        listed = getattr(getattr(batch, "errors", None), "data", None) or []
-        return cls(
-            id=batch.id,
-            status=batch.status,
-            output_file_id=batch.output_file_id,
-            error_file_id=batch.error_file_id,
-            total=getattr(counts, "total", 0) or 0,
-            completed=getattr(counts, "completed", 0) or 0,
-            failed=getattr(counts, "failed", 0) or 0,
-            errors=[_error_dict(e) for e in listed],
-        )
+def _remote(batch: Any) -> RemoteBatch:
+    """The part of the SDK's Batch object a job keeps."""
+    counts = getattr(batch, "request_counts", None)
+    listed = getattr(getattr(batch, "errors", None), "data", None) or []
+    return RemoteBatch(
+        id=batch.id,
+        status=batch.status,
+        output_file_id=batch.output_file_id,
+        error_file_id=batch.error_file_id,
+        total=getattr(counts, "total", 0) or 0,
+        completed=getattr(counts, "completed", 0) or 0,
+        failed=getattr(counts, "failed", 0) or 0,
+        errors=[_error_dict(e) for e in listed],
+    )
 
 
 def _error_dict(err: Any) -> dict[str, Any]:
@@ -94,14 +81,14 @@ async def create(client: openai.AsyncOpenAI, settings: Settings, endpoint: Endpo
                         lambda: client.batches.create(
                             input_file_id=input_file_id, endpoint=BATCH_ENDPOINT,
                             completion_window=COMPLETION_WINDOW, metadata=metadata))
-    return RemoteBatch.from_sdk(batch)
+    return _remote(batch)
 
 
 async def retrieve(client: openai.AsyncOpenAI, settings: Settings, endpoint: Endpoint,
                    batch_id: str) -> RemoteBatch:
     batch = await _call(settings, endpoint, f"batch {batch_id}",
                         lambda: client.batches.retrieve(batch_id))
-    return RemoteBatch.from_sdk(batch)
+    return _remote(batch)
 
 
 async def cancel(client: openai.AsyncOpenAI, settings: Settings, endpoint: Endpoint,
@@ -115,7 +102,7 @@ async def cancel(client: openai.AsyncOpenAI, settings: Settings, endpoint: Endpo
             return None
 
     batch = await _call(settings, endpoint, f"batch {batch_id}", call)
-    return None if batch is None else RemoteBatch.from_sdk(batch)
+    return None if batch is None else _remote(batch)
 
 
 async def download(client: openai.AsyncOpenAI, settings: Settings, endpoint: Endpoint,

@@ -21,6 +21,7 @@ __all__ = [
     "STATE_ORDER",
     "CUSTOM_ID_HASH_CHARS",
     "METADATA_JOB_KEY",
+    "METADATA_DEADLINE_KEY",
 ]
 
 MAX_REQUESTS_PER_BATCH = 50_000
@@ -48,3 +49,6 @@ CUSTOM_ID_HASH_CHARS = 12
 
 METADATA_JOB_KEY = "llm_magics_job"
 """Batch metadata key naming the job a server batch belongs to (visible in the dashboard)."""
+
+METADATA_DEADLINE_KEY = "llm_magics_deadline"
+"""Job metadata key holding a watched batch's deadline (Unix seconds), for the tracker to show."""

@@ -28,12 +28,12 @@ from typing import Any
 from ... import errors
 from ..endpoint import NO_KEY, OPENAI_HOST, Endpoint
 from ..jobstore import JobRecord, JobStore, get_store
-from ..runner import on_loop, run_sync, sync_twin
+from ..loop_thread import on_loop, run_sync, sync_twin
 from ..settings import Settings, resolve
-from . import runner
+from . import lifecycle
 from .jsonl import Outcome, gc_paused, outcome_from_record
+from .lifecycle import JobContext, Limits
 from .poll import poll_delays
-from .runner import JobContext, Limits
 from .summary import JobSummary, summarize
 
 __all__ = ["BatchJob", "get_job", "jobs", "outcomes_of", "error_entry"]
@@ -108,7 +108,7 @@ class BatchJob:
 
     async def astatus(self) -> JobSummary:
         """Refresh from the server: state, counts, cost at batch price and the saving."""
-        return await on_loop(runner.refresh(self._context()))
+        return await on_loop(lifecycle.refresh(self._context()))
 
     status = sync_twin(astatus, name="status")
 
@@ -125,7 +125,7 @@ class BatchJob:
         deadline = None if timeout is None else time.monotonic() + timeout
         delays = poll_delays(poll)
         while True:
-            summary = await runner.refresh(self._context())
+            summary = await lifecycle.refresh(self._context())
             if summary.done:
                 return summary
             delay = next(delays)
@@ -178,7 +178,7 @@ class BatchJob:
     async def _outcomes(self) -> list[Outcome | None]:
         summary = self.summary()
         if not summary.done:
-            summary = await runner.refresh(self._context())
+            summary = await lifecycle.refresh(self._context())
         if not summary.done:
             raise errors.LLMError(
                 f"Batch job {self._id} is still {summary.state} ({summary.completed:,}/"
@@ -198,7 +198,7 @@ class BatchJob:
         A batch is always cancelled on the server, which returns what it already
         answered, so ``now`` (the hard stop of a fan-out) changes nothing here.
         """
-        return await on_loop(runner.cancel(self._context()))
+        return await on_loop(lifecycle.cancel(self._context()))
 
     cancel = sync_twin(acancel, name="cancel")
 
@@ -208,7 +208,7 @@ class BatchJob:
         Answers already in are kept. Does nothing if every input has an answer.
         Returns the job: ``job.retry_failed().wait().results()``.
         """
-        await on_loop(runner.retry(self._context(), self._limits))
+        await on_loop(lifecycle.retry(self._context(), self._limits))
         return self
 
     retry_failed = sync_twin(aretry_failed, name="retry_failed")

@@ -27,22 +27,20 @@ from ..endpoint import Endpoint
 from ..history.context import default_face
 from ..history.record import recorder_for
 from ..jobstore import JobRecord, get_store
+from ..loop_thread import on_loop, sync_twin
 from ..pipeline import build_requests, resolve_call
 from ..policy.cache import get_cache
 from ..requestset import RequestSet
-from ..runner import on_loop, sync_twin
 from ..settings import Settings
 from ..types import Messages, Priority, Request
-from . import runner
+from . import lifecycle
 from .constants import BATCH_ENDPOINT
 from .job import BatchJob, error_entry
 from .jsonl import Outcome, build_line, custom_id_for
-from .runner import JobContext, Limits
+from .lifecycle import JobContext, Limits
 from .split import fits
 
-__all__ = [
-    "Prepared",
-    "prepare_lines",
+__all__ = [  # the ways in (re-exported by the package); ``prepare_lines`` is the batch's own
     "submit_requests",
     "asubmit_requests",
     "submit_prompts",
@@ -115,7 +113,7 @@ async def _start(prepared: Prepared, *, settings: Settings, endpoint: Endpoint, 
             "at a server with /v1/batches (OpenAI, the simulator).")
     store = get_store(settings.jobstore_path)
     record = JobRecord(
-        id=runner.new_job_id(), created_at=time.time(), base_url=endpoint.base_url,
+        id=lifecycle.new_job_id(), created_at=time.time(), base_url=endpoint.base_url,
         model=model, endpoint=BATCH_ENDPOINT, size=len(prepared.positions), state="submitting",
         metadata=dict(metadata or {}),
         index_labels=None if index_labels is None else list(index_labels),
@@ -127,9 +125,9 @@ async def _start(prepared: Prepared, *, settings: Settings, endpoint: Endpoint, 
     to_send = [cid for cid, _, _ in prepared.lines if cid not in prepared.cached]
     try:
         if to_send:
-            await runner.send(ctx, to_send, limits, first_time=True)
+            await lifecycle.send(ctx, to_send, limits, first_time=True)
         else:
-            await runner.refresh(ctx)  # everything was cached: the job is already complete
+            await lifecycle.refresh(ctx)  # everything was cached: the job is already complete
     except BaseException:
         if not store.batches(record.id):
             store.delete_job(record.id)

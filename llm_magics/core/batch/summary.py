@@ -19,21 +19,25 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from ..cost import price_of
+from ..jobs import JobCounts
 from ..jobstore import BatchRecord, JobRecord, JobStore
+from ..progress import format_duration
 from .constants import STATE_ORDER, TERMINAL_STATES
 
-__all__ = ["JobSummary", "summarize", "job_state", "format_money", "format_duration"]
+__all__ = ["JobSummary", "summarize", "job_state", "format_money"]
 
 _FAILURE_RANK = {"failed": 0, None: 0, "expired": 1, "cancelled": 2, "completed": 3}
 _MAX_ERRORS_SHOWN = 5
 
 
 @dataclass(frozen=True)
-class JobSummary:
+class JobSummary(JobCounts):
     """A job right now. ``cost_usd`` is at batch price, ``sync_cost_usd`` what sync would cost."""
+
+    terminal_states: ClassVar[frozenset[str]] = TERMINAL_STATES  # no batch runs
 
     id: str
     state: str
@@ -53,20 +57,6 @@ class JobSummary:
     sync_cost_usd: float | None = None
     errors: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def done(self) -> bool:
-        """True once the job is in a terminal state (no batch runs)."""
-        return self.state in TERMINAL_STATES
-
-    @property
-    def pending(self) -> int:
-        return max(self.total - self.completed - self.failed, 0)
-
-    @property
-    def progress(self) -> float:
-        """Share of lines finished (answered or failed), 0..1; 1 for a job with no lines."""
-        return (self.completed + self.failed) / self.total if self.total else 1.0
 
     @property
     def elapsed_s(self) -> float:
@@ -103,17 +93,6 @@ def format_money(value: float | None) -> str:
     if value is None:
         return "$?"
     return f"${value:,.4f}" if abs(value) >= 0.01 or value == 0 else f"${value:.6f}"
-
-
-def format_duration(seconds: float) -> str:
-    seconds = int(max(seconds, 0))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 def job_state(batches: list[BatchRecord], failed_by_batch: dict[str | None, int],

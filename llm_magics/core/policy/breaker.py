@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Literal
 
 from ...errors import CircuitOpenError
@@ -31,24 +32,20 @@ log = logging.getLogger("llm_magics.breaker")
 State = Literal["closed", "open", "half_open"]
 
 
+@dataclass(eq=False)
 class CircuitBreaker:
-    def __init__(
-        self,
-        name: str,
-        *,
-        threshold: int = 5,
-        cooldown_s: float = 15.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.name = name
-        self.threshold = threshold
-        self.cooldown_s = cooldown_s
-        self.clock = clock
-        self.state: State = "closed"
-        self.failures = 0
-        self.opened_at = 0.0
-        self.in_flight = 0
-        self._probe_out = False
+    """One endpoint's breaker; ``name`` is how its errors and log lines call the endpoint."""
+
+    name: str
+    _: KW_ONLY
+    threshold: int = 5
+    cooldown_s: float = 15.0
+    clock: Callable[[], float] = time.monotonic
+    state: State = field(default="closed", init=False)
+    failures: int = field(default=0, init=False)
+    opened_at: float = field(default=0.0, init=False)
+    in_flight: int = field(default=0, init=False)
+    _probe_out: bool = field(default=False, init=False)
 
     def configure(self, threshold: int, cooldown_s: float) -> None:
         self.threshold, self.cooldown_s = threshold, cooldown_s

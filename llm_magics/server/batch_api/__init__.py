@@ -7,43 +7,18 @@ storage and lifecycle, ``records`` the wire objects and JSONL records, and
 
 from __future__ import annotations
 
+from . import records
 from .backend import BatchBackend
 from .input_file import BatchLine, line_error, validate_input
-from .records import (
-    ACTIVE,
-    CANCELLED_MESSAGE,
-    EXPIRED_MESSAGE,
-    FILE_PURPOSES,
-    SUPPORTED_ENDPOINTS,
-    TERMINAL,
-    WINDOW_S,
-    BatchRecord,
-    FileRecord,
-    jsonl,
-    new_hex,
-    output_record,
-    unrun_record,
-)
+from .records import *  # noqa: F403 - the wire objects, named once in records.__all__
 from .routes import build_router, page
 
 __all__ = [
-    "ACTIVE",
-    "CANCELLED_MESSAGE",
-    "EXPIRED_MESSAGE",
-    "FILE_PURPOSES",
-    "SUPPORTED_ENDPOINTS",
-    "TERMINAL",
-    "WINDOW_S",
+    *records.__all__,
     "BatchBackend",
     "BatchLine",
-    "BatchRecord",
-    "FileRecord",
     "build_router",
-    "jsonl",
     "line_error",
-    "new_hex",
-    "output_record",
     "page",
-    "unrun_record",
     "validate_input",
 ]

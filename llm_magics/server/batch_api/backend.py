@@ -11,7 +11,7 @@ from typing import IO, Any, Protocol
 
 from starlette.responses import Response
 
-from .records import BatchRecord, FileRecord
+from .records import FileRecord, ServedBatch
 
 __all__ = ["BatchBackend"]
 
@@ -36,14 +36,14 @@ class BatchBackend(Protocol):
         """Forget the file, or raise OpenAI's 404."""
 
     def create_batch(self, input_file: FileRecord, endpoint: str, window: str,
-                     metadata: dict[str, Any] | None) -> BatchRecord:
+                     metadata: dict[str, Any] | None) -> ServedBatch:
         """Record a new batch (``validating``) and start running it in the background."""
 
-    def batches(self) -> list[BatchRecord]:
+    def batches(self) -> list[ServedBatch]:
         """Every batch, newest first."""
 
-    def get_batch(self, batch_id: str) -> BatchRecord:
+    def get_batch(self, batch_id: str) -> ServedBatch:
         """The batch, or raise OpenAI's 404."""
 
-    def cancel_batch(self, batch_id: str) -> BatchRecord:
+    def cancel_batch(self, batch_id: str) -> ServedBatch:
         """Ask a batch to stop (``cancelling``); 409 if it already ended."""

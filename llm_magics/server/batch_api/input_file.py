@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..chat_request import INVALID_JSON_MESSAGE, parse_json
-from ..openai_shapes import OpenAIError
+from ..openai_shapes import ErrorReply
 
 __all__ = ["BatchLine", "line_error", "validate_input"]
 
@@ -69,7 +69,7 @@ def validate_input(content: bytes, endpoint: str) -> tuple[list[BatchLine], list
             continue
         try:
             item = parse_json(raw.encode())
-        except OpenAIError as err:
+        except ErrorReply as err:
             detail = "" if err.message == INVALID_JSON_MESSAGE else f" {err.message}"
             errors.append(line_error(
                 "invalid_json_line", "This line is not parseable as valid JSON." + detail, number))

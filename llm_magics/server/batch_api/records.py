@@ -27,7 +27,7 @@ __all__ = [
     "SUPPORTED_ENDPOINTS",
     "TERMINAL",
     "WINDOW_S",
-    "BatchRecord",
+    "ServedBatch",
     "FileRecord",
     "jsonl",
     "new_hex",
@@ -73,7 +73,7 @@ class FileRecord:
 
 
 @dataclass
-class BatchRecord:
+class ServedBatch:
     """A batch's public state; ``to_obj`` is the ``batch`` object the SDK parses."""
 
     id: str
@@ -96,7 +96,7 @@ class BatchRecord:
 
     @classmethod
     def new(cls, input_file_id: str, endpoint: str, window: str,
-            metadata: dict[str, Any] | None, window_s: float) -> BatchRecord:
+            metadata: dict[str, Any] | None, window_s: float) -> ServedBatch:
         real_now = time.time()
         now = int(real_now)
         return cls(
@@ -148,7 +148,7 @@ class BatchRecord:
         return json.dumps(dataclasses.asdict(self), separators=(",", ":"))
 
     @classmethod
-    def from_json(cls, text: str) -> BatchRecord:
+    def from_json(cls, text: str) -> ServedBatch:
         return cls(**json.loads(text))
 
 

@@ -9,17 +9,17 @@ like the real cursors. Uploads are parsed by FastAPI's ``UploadFile``/``Form``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from starlette.responses import Response
 
 from ..chat_request import read_json
-from ..openai_shapes import OpenAIError, bad_request, dumps
+from ..openai_shapes import ErrorReply, bad_request, dumps
 from ..upload_limit import TOO_LARGE_KEY, file_too_large
 from .backend import BatchBackend
-from .records import FILE_PURPOSES, SUPPORTED_ENDPOINTS, WINDOW_S
+from .records import FILE_PURPOSES, SUPPORTED_ENDPOINTS, WINDOW_S, FileRecord, ServedBatch
 
 __all__ = ["build_router", "page"]
 
@@ -49,6 +49,12 @@ def page(items: list[dict[str, Any]], request: Request, default_limit: int) -> d
 
 def _json(obj: Any, status_code: int = 200) -> Response:
     return Response(dumps(obj), status_code=status_code, media_type="application/json")
+
+
+def _listing(records: Sequence[FileRecord | ServedBatch], request: Request,
+             default_limit: int) -> Response:
+    """One page of stored files or batches, as the list endpoints answer."""
+    return _json(page([r.to_obj() for r in records], request, default_limit=default_limit))
 
 
 def _required(body: dict[str, Any], name: str) -> Any:
@@ -88,8 +94,8 @@ def _add_file_routes(router: APIRouter, backend_of: Callable[[Request], BatchBac
     @router.get("/v1/files")
     async def list_files(request: Request) -> Response:
         purpose = request.query_params.get("purpose")
-        items = [f.to_obj() for f in backend_of(request).files() if purpose in (None, f.purpose)]
-        return _json(page(items, request, default_limit=10_000))
+        files = [f for f in backend_of(request).files() if purpose in (None, f.purpose)]
+        return _listing(files, request, default_limit=10_000)
 
     @router.get("/v1/files/{file_id}")
     async def retrieve_file(file_id: str, request: Request) -> Response:
@@ -124,7 +130,7 @@ def _add_batch_routes(router: APIRouter, backend_of: Callable[[Request], BatchBa
                               param="completion_window", code="invalid_value")
         try:
             input_file = backend.get_file(str(input_file_id))
-        except OpenAIError:
+        except ErrorReply:
             raise bad_request(f"Invalid 'input_file_id': no file {input_file_id!r}.",
                               param="input_file_id", code="invalid_value") from None
         if input_file.purpose != "batch":
@@ -137,8 +143,7 @@ def _add_batch_routes(router: APIRouter, backend_of: Callable[[Request], BatchBa
 
     @router.get("/v1/batches")
     async def list_batches(request: Request) -> Response:
-        items = [b.to_obj() for b in backend_of(request).batches()]
-        return _json(page(items, request, default_limit=20))
+        return _listing(backend_of(request).batches(), request, default_limit=20)
 
     @router.get("/v1/batches/{batch_id}")
     async def retrieve_batch(batch_id: str, request: Request) -> Response:

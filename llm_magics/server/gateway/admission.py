@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from ...errors import ConfigurationError
-from ..openai_shapes import OpenAIError
+from ..openai_shapes import ErrorReply
 
 __all__ = ["Admission", "JSON_ROUTES", "is_loopback", "refuse_open_exposure"]
 
@@ -85,24 +85,24 @@ class Admission:
     def origin_allowed(self, origin: str) -> bool:
         return self.any_origin or origin.rstrip("/").lower() in self.origins
 
-    def check(self, scope: Scope) -> OpenAIError | None:
+    def check(self, scope: Scope) -> ErrorReply | None:
         """The 403/415 for a request this gateway must not serve, or ``None``."""
         host = _header(scope, b"host")
         if host is not None and not self.any_host and _hostname(host) not in self.hosts \
                 and not is_loopback(_hostname(host)):
-            return OpenAIError(
+            return ErrorReply(
                 403, f"Host '{host}' is not allowed. If you reach the gateway by that name, "
                 "start it with --allowed-host NAME.", code="host_not_allowed")
         origin = _header(scope, b"origin")
         if origin is not None and not self.origin_allowed(origin):
-            return OpenAIError(
+            return ErrorReply(
                 403, f"Cross-origin requests from {origin!r} are refused. To let a web page "
                 "call the gateway, start it with --cors-origin ORIGIN.",
                 code="origin_not_allowed")
         if scope["method"] == "POST" and scope["path"] in JSON_ROUTES:
             kind = (_header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
             if kind != "application/json":
-                return OpenAIError(
+                return ErrorReply(
                     415, f"Expected 'Content-Type: application/json', got {kind or 'none'!r}; "
                     "send the body as JSON.", code="unsupported_media_type")
         return None

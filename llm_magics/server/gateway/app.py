@@ -24,9 +24,8 @@ from starlette.types import Message, Receive, Scope, Send
 
 from ...core.client import close_clients
 from ...core.policy.cache import get_cache
-from ..batch_api import build_router
-from ..error_handlers import install_error_handlers
-from ..openai_shapes import OpenAIError, dumps, error_response
+from ..openai_app import openai_app
+from ..openai_shapes import ErrorReply, dumps, error_response
 from ..upload_limit import limit_upload
 from . import chat, history
 from .admission import JSON_ROUTES, Admission, refuse_open_exposure
@@ -80,7 +79,7 @@ class GatewayApp(FastAPI):
         try:
             if refusal is None:
                 who = gw.keys.identify(scope, metrics=scope["path"] == METRICS_PATH)
-                if isinstance(who, OpenAIError):
+                if isinstance(who, ErrorReply):
                     refusal = who
                 else:
                     scope[TENANT_KEY] = who
@@ -105,7 +104,7 @@ class GatewayApp(FastAPI):
                                        config.body_timeout_s)
             except BodyGone:
                 return
-            except OpenAIError as err:
+            except ErrorReply as err:
                 await error_response(err)(scope, receive, send)
                 return
             await super().__call__(scope, replay(body, receive), send)
@@ -137,20 +136,12 @@ def create_app(config: GatewayConfig, upstream: Upstream, *,
                         get_cache(path).flush()
                 await asyncio.wait_for(close_clients(), 5)
 
-    app = GatewayApp(
-        title="llm-magics gateway",
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-        lifespan=lifespan,
-    )
+    app = openai_app(
+        GatewayApp, "llm-magics gateway", lifespan, chat.router,
+        lambda request: gateway_state(request).batches.for_tenant(tenant_of(request.scope).id))
     app.gateway = gw
     app.state.gateway = gw
-    app.include_router(chat.router)
     app.include_router(history.router)
-    app.include_router(build_router(
-        lambda request: gateway_state(request).batches.for_tenant(tenant_of(request.scope).id)))
-    install_error_handlers(app)
 
     @app.get("/healthz")
     async def healthz() -> Response:

@@ -28,8 +28,8 @@ from ...core.backends.inprocess import send_all
 from ...core.engine import Engine
 from ...core.settings import Settings
 from ...core.types import Request, Response
-from ..batch_api import BatchRecord, output_record
-from ..openai_shapes import OpenAIError
+from ..batch_api import ServedBatch, output_record
+from ..openai_shapes import ErrorReply
 from .catalog import ModelCatalog
 from .chat_model import validate_gateway_chat
 from .relay import completion_body, to_core_request, to_openai_error
@@ -69,14 +69,14 @@ class LineRunner:
     lines_finished: int = 0
     rounds: dict[tuple[str, int], int] = field(default_factory=Counter)
 
-    async def run_round(self, record: BatchRecord, pending: list[PendingLine],
+    async def run_round(self, record: ServedBatch, pending: list[PendingLine],
                         tenant: str) -> int:
         """Run ``pending`` once; returns how many lines stay pending after a transient error."""
         groups: dict[str, list[tuple[int, str, Request]]] = {}
         for idx, custom_id, body in pending:
             try:
                 request = await self._line_request(body)
-            except OpenAIError as err:
+            except ErrorReply as err:
                 self._finish(record, idx, output_record(custom_id, err.status_code, err.body),
                              ok=False)
                 continue
@@ -92,7 +92,7 @@ class LineRunner:
         model = await self.catalog.resolve(req.model)
         return to_core_request(body, model, self.upstream, "bulk")
 
-    async def _run_group(self, record: BatchRecord, model: str,
+    async def _run_group(self, record: ServedBatch, model: str,
                          items: list[tuple[int, str, Request]], settings: Settings) -> int:
         left = 0
 
@@ -130,7 +130,7 @@ class LineRunner:
         )
         return left
 
-    def _finish(self, record: BatchRecord, idx: int, line: dict[str, Any], *, ok: bool) -> None:
+    def _finish(self, record: ServedBatch, idx: int, line: dict[str, Any], *, ok: bool) -> None:
         if not self.store.finish_line(record.id, idx, ok, _encode(line)):
             return
         self.rounds.pop((record.id, idx), None)

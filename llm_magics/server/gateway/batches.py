@@ -31,14 +31,14 @@ from ..batch_api import (
     EXPIRED_MESSAGE,
     TERMINAL,
     WINDOW_S,
-    BatchRecord,
     FileRecord,
+    ServedBatch,
     line_error,
     new_hex,
     unrun_record,
     validate_input,
 )
-from ..openai_shapes import OpenAIError, not_found
+from ..openai_shapes import ErrorReply, not_found
 from .batch_lines import LineRunner
 from .store import GatewayStore
 
@@ -57,7 +57,7 @@ class GatewayBatches:
         self.max_file_bytes: int | None = max_file_bytes
         self.window_s = window_s
         self.retry_s = retry_s
-        self._live: dict[str, BatchRecord] = {}
+        self._live: dict[str, ServedBatch] = {}
         self._cancel: dict[str, asyncio.Event] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._tenants: dict[str, str] = {}
@@ -92,10 +92,10 @@ class GatewayBatches:
 
     # ------------------------------------------------------------------ batches
 
-    def batches(self, tenant: str) -> list[BatchRecord]:
+    def batches(self, tenant: str) -> list[ServedBatch]:
         return [self._live.get(b.id, b) for b, _ in self.store.batches(tenant)]
 
-    def get_batch(self, batch_id: str, tenant: str) -> BatchRecord:
+    def get_batch(self, batch_id: str, tenant: str) -> ServedBatch:
         live = self._live.get(batch_id)
         if live is not None and self._tenants.get(batch_id) == tenant:
             return live
@@ -110,17 +110,17 @@ class GatewayBatches:
         return sum(1 for b in self._live.values() if b.status not in TERMINAL)
 
     def create_batch(self, input_file: FileRecord, endpoint: str, window: str,
-                     metadata: dict[str, Any] | None, tenant: str) -> BatchRecord:
+                     metadata: dict[str, Any] | None, tenant: str) -> ServedBatch:
         window_s = self.window_s or WINDOW_S[window]
-        record = BatchRecord.new(input_file.id, endpoint, window, metadata, window_s)
+        record = ServedBatch.new(input_file.id, endpoint, window, metadata, window_s)
         self.store.save_batch(record, tenant)
         self._start(record, tenant)
         return record
 
-    def cancel_batch(self, batch_id: str, tenant: str) -> BatchRecord:
+    def cancel_batch(self, batch_id: str, tenant: str) -> ServedBatch:
         record = self.get_batch(batch_id, tenant)
         if record.status in TERMINAL:
-            raise OpenAIError(409, f"Cannot cancel a batch with status '{record.status}'.",
+            raise ErrorReply(409, f"Cannot cancel a batch with status '{record.status}'.",
                               code="batch_not_cancellable")
         if record.status != "cancelling":
             record.stamp("cancelling")
@@ -142,7 +142,7 @@ class GatewayBatches:
                 resumed += 1
         return resumed
 
-    def _start(self, record: BatchRecord, tenant: str) -> None:
+    def _start(self, record: ServedBatch, tenant: str) -> None:
         self._live[record.id] = record
         self._tenants[record.id] = tenant
         event = self._cancel[record.id] = asyncio.Event()
@@ -159,13 +159,13 @@ class GatewayBatches:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _set(self, record: BatchRecord, status: str) -> None:
+    def _set(self, record: ServedBatch, status: str) -> None:
         if record.status == "cancelling" and status not in TERMINAL:
             return  # a cancel wins over the normal progression
         record.stamp(status)
         self.store.save_batch(record)
 
-    async def _run(self, record: BatchRecord) -> None:
+    async def _run(self, record: ServedBatch) -> None:
         """Drive one batch to a terminal state; a bug fails the batch visibly, never silently."""
         try:
             await self._lifecycle(record)
@@ -183,7 +183,7 @@ class GatewayBatches:
                 self._tasks.pop(record.id, None)
                 self._tenants.pop(record.id, None)
 
-    async def _lifecycle(self, record: BatchRecord) -> None:
+    async def _lifecycle(self, record: ServedBatch) -> None:
         cancel = self._cancel[record.id]
         if record.status == "validating":
             if not await asyncio.to_thread(self._validate, record):
@@ -200,7 +200,7 @@ class GatewayBatches:
         elif record.status == "cancelling":
             await self._finish(record, "cancelled", "batch_cancelled", CANCELLED_MESSAGE)
 
-    def _validate(self, record: BatchRecord) -> bool:
+    def _validate(self, record: ServedBatch) -> bool:
         path = self.store.file_path(record.input_file_id)
         content = path.read_bytes() if path.exists() else b""
         lines, problems = validate_input(content, record.endpoint)
@@ -211,7 +211,7 @@ class GatewayBatches:
         record.total = len(lines)
         return True
 
-    async def _run_lines(self, record: BatchRecord, cancel: asyncio.Event) -> bool:
+    async def _run_lines(self, record: ServedBatch, cancel: asyncio.Event) -> bool:
         """Rounds until no line is pending; True if the window ended first."""
         while not cancel.is_set():
             remaining = record.deadline - time.time()
@@ -237,7 +237,7 @@ class GatewayBatches:
                     pass
         return False
 
-    async def _finish(self, record: BatchRecord, status: str, unrun_code: str | None = None,
+    async def _finish(self, record: ServedBatch, status: str, unrun_code: str | None = None,
                       unrun_message: str = "") -> None:
         unrun: list[dict[str, Any]] = []
         if unrun_code is not None:
@@ -248,12 +248,12 @@ class GatewayBatches:
         record.total, record.completed, record.failed = total, completed, failed + len(unrun)
         self._set(record, status)
 
-    def _write_outputs(self, record: BatchRecord, unrun: list[dict[str, Any]]) -> None:
+    def _write_outputs(self, record: ServedBatch, unrun: list[dict[str, Any]]) -> None:
         self.store.delete_files_of(record.id)  # a crash may have cut an earlier finalizing short
         record.output_file_id = self._write_file(record, "output", ok=True, extra=[])
         record.error_file_id = self._write_file(record, "error", ok=False, extra=unrun)
 
-    def _write_file(self, record: BatchRecord, kind: str, *, ok: bool,
+    def _write_file(self, record: ServedBatch, kind: str, *, ok: bool,
                     extra: list[dict[str, Any]]) -> str | None:
         written = 0
         with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=self.store.files_dir,
@@ -297,14 +297,14 @@ class TenantBatches:
         self._batches.delete_file(file_id, self._tenant)
 
     def create_batch(self, input_file: FileRecord, endpoint: str, window: str,
-                     metadata: dict[str, Any] | None) -> BatchRecord:
+                     metadata: dict[str, Any] | None) -> ServedBatch:
         return self._batches.create_batch(input_file, endpoint, window, metadata, self._tenant)
 
-    def batches(self) -> list[BatchRecord]:
+    def batches(self) -> list[ServedBatch]:
         return self._batches.batches(self._tenant)
 
-    def get_batch(self, batch_id: str) -> BatchRecord:
+    def get_batch(self, batch_id: str) -> ServedBatch:
         return self._batches.get_batch(batch_id, self._tenant)
 
-    def cancel_batch(self, batch_id: str) -> BatchRecord:
+    def cancel_batch(self, batch_id: str) -> ServedBatch:
         return self._batches.cancel_batch(batch_id, self._tenant)

@@ -14,9 +14,10 @@ import asyncio
 from starlette.types import Message, Receive, Scope
 
 from ..constants import BODY_TOTAL_TIMEOUT_S, OVERSIZE_DRAIN_BYTES
-from ..openai_shapes import OpenAIError
+from ..openai_shapes import ErrorReply
+from ..upload_limit import content_length
 
-__all__ = ["BodyGone", "body_too_large", "content_length", "read_body", "replay"]
+__all__ = ["BodyGone", "body_too_large", "read_body", "replay"]
 
 
 _CLOSE = {"connection": "close"}
@@ -27,29 +28,19 @@ class BodyGone(Exception):
     """The client disconnected before its body arrived: nothing to answer."""
 
 
-def body_too_large(limit: int) -> OpenAIError:
+def body_too_large(limit: int) -> ErrorReply:
     mb = limit / (1024 * 1024)
-    return OpenAIError(
+    return ErrorReply(
         413, f"Request body too large: this gateway accepts JSON bodies up to {mb:g} MB "
         "(--max-body-mb). Send fewer or shorter messages, or use the Batch API for bulk work.",
         code="request_too_large", headers=_CLOSE)
 
 
-def _too_slow(idle_s: float) -> OpenAIError:
-    return OpenAIError(
+def _too_slow(idle_s: float) -> ErrorReply:
+    return ErrorReply(
         408, f"The request body did not arrive in time (a pause over {idle_s:g}s, or over "
         f"{BODY_TOTAL_TIMEOUT_S:g}s in all); send the body at once.", code="request_timeout",
         headers=_CLOSE)
-
-
-def content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
 
 
 async def _next(receive: Receive, idle_s: float, deadline: float) -> Message:

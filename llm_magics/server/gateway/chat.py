@@ -19,6 +19,7 @@ from ... import errors
 from ...core.history.context import tag
 from ...core.tokens import estimate_request_tokens
 from ..chat_request import read_json
+from ..event_stream import EventStream
 from ..openai_shapes import dumps, model_not_found
 from .chat_model import validate_gateway_chat
 from .disconnect import ClientGone, unless_disconnected
@@ -29,7 +30,7 @@ from .relay import (
     to_core_request,
     to_openai_error,
 )
-from .sse import EventStream, sse_frames
+from .sse import SSE_HEADERS, sse_frames
 from .state import GatewayState, gateway_state
 from .tenants import key_id, tenant_of
 
@@ -113,4 +114,4 @@ async def chat_completions(request: Request) -> Response:
         first, stream, model=model, include_usage=req.include_usage,
         on_error=lambda err: to_openai_error(err, gw.upstream).body,
     )
-    return EventStream(frames, on_close=stream.aclose)
+    return EventStream(frames, on_close=stream.aclose, headers=SSE_HEADERS)

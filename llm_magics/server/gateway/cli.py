@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import fields
 from pathlib import Path
 
 from ...core.secrets import mask_key
@@ -126,35 +127,24 @@ def _client_keys(flag: str | None) -> tuple[str, ...]:
 
 
 def config_from_args(args: argparse.Namespace) -> GatewayConfig:
-    """Options to config; the upstream and metrics keys are read from the environment here."""
+    """Options to config; the upstream and metrics keys are read from the environment here.
+
+    An option named like a config field is that field; the others are translated below.
+    """
     upstream = args.upstream or resolve().base_url or LOCAL
-    return GatewayConfig(
-        upstream=upstream,
-        upstream_key=None if upstream == LOCAL else upstream_key(args.upstream_key_env),
-        client_keys=_client_keys(args.client_keys),
-        keys_file=args.keys_file,
-        key_rpm=args.key_rpm,
-        key_tpm=args.key_tpm,
-        metrics_key=os.environ.get(METRICS_KEY_ENV) or None,
-        share_cache=args.share_cache,
-        allowed_hosts=tuple(args.allowed_host),
-        cors_origins=tuple(args.cors_origin),
-        allow_remote_keyless=args.allow_remote_keyless,
-        max_body_mb=args.max_body_mb,
-        header_timeout_s=args.header_timeout_s,
-        body_timeout_s=args.body_timeout_s,
-        keep_alive_s=args.keep_alive_s,
-        max_connections=args.max_connections,
-        rpm=args.rpm,
-        tpm=args.tpm,
-        concurrency=args.concurrency,
-        cache=not args.no_cache,
-        state_dir=args.state_dir or default_state_dir(),
-        cache_path=args.cache_path,
-        max_file_mb=args.max_file_mb,
-        default_priority=args.default_priority,
-        batch_window_s=args.batch_window_s,
-    )
+    same_name = {f.name: getattr(args, f.name) for f in fields(GatewayConfig)
+                 if hasattr(args, f.name)}
+    return GatewayConfig(**{
+        **same_name,
+        "upstream": upstream,
+        "upstream_key": None if upstream == LOCAL else upstream_key(args.upstream_key_env),
+        "client_keys": _client_keys(args.client_keys),
+        "metrics_key": os.environ.get(METRICS_KEY_ENV) or None,
+        "allowed_hosts": tuple(args.allowed_host),
+        "cors_origins": tuple(args.cors_origin),
+        "cache": not args.no_cache,
+        "state_dir": args.state_dir or default_state_dir(),
+    })
 
 
 def print_key_ids(config: GatewayConfig) -> None:

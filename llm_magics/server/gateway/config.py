@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ..config_checks import check_limits, check_positive
 from ..connection_guard import ConnectionLimits
 from ..constants import (
     BODY_IDLE_TIMEOUT_S,
@@ -93,18 +94,10 @@ class GatewayConfig:
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError("concurrency must be >= 1")
-        for name in ("rpm", "tpm"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1 (or None for no limit)")
-        for name in ("max_file_mb", "max_body_mb", "header_timeout_s", "body_timeout_s",
-                     "keep_alive_s", "max_connections"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0")
-        for name in ("key_rpm", "key_tpm"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1 (or None for no per-key limit)")
+        check_limits(self, ("rpm", "tpm"))
+        check_positive(self, ("max_file_mb", "max_body_mb", "header_timeout_s", "body_timeout_s",
+                              "keep_alive_s", "max_connections"))
+        check_limits(self, ("key_rpm", "key_tpm"), "no per-key limit")
         if self.default_priority not in ("interactive", "high", "bulk"):
             raise ValueError("default_priority must be interactive, high or bulk")
 

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ..constants import TENANT_WINDOW_S
-from ..openai_shapes import OpenAIError, rate_limited
+from ..openai_shapes import ErrorReply, rate_limited
 from .tenants import Tenant
 
 __all__ = ["KeyLimits"]
@@ -48,7 +48,7 @@ class KeyLimits:
         self.clock = clock
         self._windows: dict[str, _Window] = {}
 
-    def admit(self, tenant: Tenant, tokens: int) -> OpenAIError | None:
+    def admit(self, tenant: Tenant, tokens: int) -> ErrorReply | None:
         if tenant.rpm is None and tenant.tpm is None:
             return None
         now = self.clock()
@@ -59,7 +59,7 @@ class KeyLimits:
                                 f"{tenant.rpm} requests per minute for this key")
         if tenant.tpm is not None and window.tokens + tokens > tenant.tpm:
             if tokens > tenant.tpm:
-                return OpenAIError(
+                return ErrorReply(
                     400, f"This request needs about {tokens} tokens, more than this key's "
                     f"limit of {tenant.tpm} tokens per minute; lower max_tokens or shorten it.",
                     param="max_tokens", code="tokens_exceed_key_limit")
@@ -69,7 +69,7 @@ class KeyLimits:
         window.tokens += tokens
         return None
 
-    def _refuse(self, window: _Window, now: float, kind: str, what: str) -> OpenAIError:
+    def _refuse(self, window: _Window, now: float, kind: str, what: str) -> ErrorReply:
         oldest = window.entries[0][0] if window.entries else now
         wait = max(1, math.ceil(oldest + self.window_s - now))
         return rate_limited(

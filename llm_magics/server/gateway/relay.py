@@ -16,7 +16,7 @@ import openai
 
 from ... import errors
 from ...core.types import PRIORITY_RANK, Priority, Request, Response
-from ..openai_shapes import OpenAIError, bad_request, chat_completion, new_id
+from ..openai_shapes import ErrorReply, bad_request, chat_completion, new_id
 from .upstream import Upstream
 
 __all__ = [
@@ -101,12 +101,12 @@ def _retry_headers(err: errors.LLMError) -> dict[str, str]:
     return {"retry-after": str(max(1, round(wait + 0.4999)))}
 
 
-def to_openai_error(err: errors.LLMError, upstream: Upstream) -> OpenAIError:
+def to_openai_error(err: errors.LLMError, upstream: Upstream) -> ErrorReply:
     """The response a gateway client gets for an engine failure; never carries the key."""
     status = err.status_code
     headers = _retry_headers(err)
     if status in (401, 403):
-        return OpenAIError(
+        return ErrorReply(
             502,
             f"The gateway's upstream refused the gateway's own API key (HTTP {status}). "
             "The operator should check --upstream-key-env / OPENAI_API_KEY.",
@@ -115,7 +115,7 @@ def to_openai_error(err: errors.LLMError, upstream: Upstream) -> OpenAIError:
         source = _upstream_error(err)
         inner = source.body if source is not None and isinstance(source.body, dict) else {}
         message = inner.get("message") or err.message
-        return OpenAIError(
+        return ErrorReply(
             status,
             upstream.scrub(str(message)),
             type=str(inner.get("type") or _TYPE_FOR_STATUS.get(
@@ -125,13 +125,13 @@ def to_openai_error(err: errors.LLMError, upstream: Upstream) -> OpenAIError:
             headers=headers,
         )
     if isinstance(err, errors.CircuitOpenError):
-        return OpenAIError(503, upstream.scrub(err.message), type="server_error",
+        return ErrorReply(503, upstream.scrub(err.message), type="server_error",
                            code="upstream_circuit_open", headers=headers or {"retry-after": "1"})
     if isinstance(err, errors.APITimeoutError):
-        return OpenAIError(504, "The gateway's upstream did not answer in time (after retries).",
+        return ErrorReply(504, "The gateway's upstream did not answer in time (after retries).",
                            type="server_error", code="upstream_timeout")
     if isinstance(err, errors.APIConnectionError):
-        return OpenAIError(502, "The gateway cannot reach its upstream (after retries).",
+        return ErrorReply(502, "The gateway cannot reach its upstream (after retries).",
                            type="server_error", code="upstream_unreachable")
-    return OpenAIError(502, upstream.scrub(err.message), type="server_error",
+    return ErrorReply(502, upstream.scrub(err.message), type="server_error",
                        code="upstream_error")

@@ -15,15 +15,11 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import anyio
-from starlette.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
-
 from ... import errors
 from ...core.types import Response
 from ..openai_shapes import SSE_DONE, ChunkEncoder, new_id, sse_event, usage_chunk
 
-__all__ = ["SSE_HEADERS", "EventStream", "sse_frames"]
+__all__ = ["SSE_HEADERS", "sse_frames"]
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 """``x-accel-buffering: no`` tells a reverse proxy in front (nginx) not to buffer either."""
@@ -63,23 +59,3 @@ async def sse_frames(
     except errors.LLMError as err:
         yield sse_event(on_error(err))
 
-
-class EventStream(StreamingResponse):
-    """A ``text/event-stream`` response that always closes its source, however it ends.
-
-    Starlette cancels the body iterator when the client disconnects; the
-    upstream stream (and the concurrency slot it holds) must still be released,
-    so ``on_close`` runs shielded from that cancellation.
-    """
-
-    def __init__(self, content: AsyncIterator[bytes],
-                 on_close: Callable[[], Any]) -> None:
-        super().__init__(content, media_type="text/event-stream", headers=SSE_HEADERS)
-        self._on_close = on_close
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await self._on_close()

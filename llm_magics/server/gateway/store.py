@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ...errors import ConfigurationError
-from ..batch_api import BatchLine, BatchRecord, FileRecord
+from ..batch_api import BatchLine, FileRecord, ServedBatch
 from ..private_files import private_dir, private_file
 
 try:
@@ -104,6 +104,16 @@ class GatewayStore:
         _add_tenant_columns(self._db)
         self._lock = threading.Lock()
 
+    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement under the lock (one connection serves every thread); its rows."""
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _change(self, sql: str, args: tuple[Any, ...]) -> int:
+        """Run one write under the lock; how many rows it changed."""
+        with self._lock:
+            return self._db.execute(sql, args).rowcount
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -130,69 +140,50 @@ class GatewayStore:
         final = self.file_path(record.id)
         os.replace(path, final)
         record.bytes = final.stat().st_size
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (record.id, record.filename, record.purpose, record.bytes, record.created_at,
-                 owner, tenant),
-            )
+        self._change("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     (record.id, record.filename, record.purpose, record.bytes,
+                      record.created_at, owner, tenant))
         return record
 
     def files(self, tenant: str) -> list[FileRecord]:
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_FILE_COLUMNS} FROM files WHERE tenant = ? ORDER BY rowid DESC",
-                (tenant,),
-            ).fetchall()
+        rows = self._query(
+            f"SELECT {_FILE_COLUMNS} FROM files WHERE tenant = ? ORDER BY rowid DESC", (tenant,))
         return [FileRecord(*row) for row in rows]
 
     def get_file(self, file_id: str, tenant: str) -> FileRecord | None:
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {_FILE_COLUMNS} FROM files WHERE id = ? AND tenant = ?",
-                (file_id, tenant),
-            ).fetchone()
-        return FileRecord(*row) if row else None
+        rows = self._query(f"SELECT {_FILE_COLUMNS} FROM files WHERE id = ? AND tenant = ?",
+                           (file_id, tenant))
+        return FileRecord(*rows[0]) if rows else None
 
     def delete_file(self, file_id: str) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM files WHERE id = ?", (file_id,))
+        self._change("DELETE FROM files WHERE id = ?", (file_id,))
         self.file_path(file_id).unlink(missing_ok=True)
 
     def delete_files_of(self, owner: str) -> None:
         """Drop files a batch wrote before a crash cut its finalizing short."""
-        with self._lock:
-            ids = [r[0] for r in self._db.execute("SELECT id FROM files WHERE owner = ?",
-                                                  (owner,))]
-        for file_id in ids:
+        for (file_id,) in self._query("SELECT id FROM files WHERE owner = ?", (owner,)):
             self.delete_file(file_id)
 
     # ------------------------------------------------------------------ batches
 
-    def save_batch(self, record: BatchRecord, tenant: str = "") -> None:
+    def save_batch(self, record: ServedBatch, tenant: str = "") -> None:
         """Insert (owned by ``tenant``) or update the data; the owner never changes."""
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO batches VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET data = "
-                "excluded.data",
-                (record.id, record.to_json(), tenant),
-            )
+        self._change("INSERT INTO batches VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET data = "
+                     "excluded.data", (record.id, record.to_json(), tenant))
 
-    def get_batch(self, batch_id: str, tenant: str) -> BatchRecord | None:
-        with self._lock:
-            row = self._db.execute("SELECT data FROM batches WHERE id = ? AND tenant = ?",
-                                   (batch_id, tenant)).fetchone()
-        return BatchRecord.from_json(row[0]) if row else None
+    def get_batch(self, batch_id: str, tenant: str) -> ServedBatch | None:
+        rows = self._query("SELECT data FROM batches WHERE id = ? AND tenant = ?",
+                           (batch_id, tenant))
+        return ServedBatch.from_json(rows[0][0]) if rows else None
 
-    def batches(self, tenant: str | None) -> list[tuple[BatchRecord, str]]:
+    def batches(self, tenant: str | None) -> list[tuple[ServedBatch, str]]:
         """``(batch, tenant)`` pairs, newest first: one tenant's, or every one (``None``)."""
         query = "SELECT data, tenant FROM batches"
         args: tuple[str, ...] = ()
         if tenant is not None:
             query, args = query + " WHERE tenant = ?", (tenant,)
-        with self._lock:
-            rows = self._db.execute(query + " ORDER BY rowid DESC", args).fetchall()
-        return [(BatchRecord.from_json(data), owner) for data, owner in rows]
+        rows = self._query(query + " ORDER BY rowid DESC", args)
+        return [(ServedBatch.from_json(data), owner) for data, owner in rows]
 
     # ------------------------------------------------------------------ lines
 
@@ -213,44 +204,30 @@ class GatewayStore:
                 raise
 
     def pending_lines(self, batch_id: str) -> list[PendingLine]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT idx, custom_id, body FROM lines WHERE batch_id = ? AND done = 0 "
-                "ORDER BY idx",
-                (batch_id,),
-            ).fetchall()
+        rows = self._query("SELECT idx, custom_id, body FROM lines WHERE batch_id = ? AND done = 0 "
+                           "ORDER BY idx", (batch_id,))
         return [(idx, cid, json.loads(body)) for idx, cid, body in rows]
 
     def finish_line(self, batch_id: str, idx: int, ok: bool, record: str) -> bool:
         """Commit one line's output/error record; False if it was already finished."""
-        with self._lock:
-            cursor = self._db.execute(
-                "UPDATE lines SET done = 1, ok = ?, record = ? "
-                "WHERE batch_id = ? AND idx = ? AND done = 0",
-                (int(ok), record, batch_id, idx),
-            )
-        return cursor.rowcount == 1
+        return self._change("UPDATE lines SET done = 1, ok = ?, record = ? "
+                            "WHERE batch_id = ? AND idx = ? AND done = 0",
+                            (int(ok), record, batch_id, idx)) == 1
 
     def line_counts(self, batch_id: str) -> tuple[int, int, int]:
         """``(total, completed, failed)`` from the lines table, the truth after a restart."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(done AND ok), 0), COALESCE(SUM(done AND NOT ok), 0) "
-                "FROM lines WHERE batch_id = ?",
-                (batch_id,),
-            ).fetchone()
+        (row,) = self._query(
+            "SELECT COUNT(*), COALESCE(SUM(done AND ok), 0), COALESCE(SUM(done AND NOT ok), 0) "
+            "FROM lines WHERE batch_id = ?", (batch_id,))
         return int(row[0]), int(row[1]), int(row[2])
 
     def records(self, batch_id: str, ok: bool) -> Iterator[str]:
         """Finished records of one kind, in input order (read in pages, not all at once)."""
         last = -1
         while True:
-            with self._lock:
-                rows = self._db.execute(
-                    "SELECT idx, record FROM lines WHERE batch_id = ? AND done = 1 AND ok = ? "
-                    "AND idx > ? ORDER BY idx LIMIT 1000",
-                    (batch_id, int(ok), last),
-                ).fetchall()
+            rows = self._query(
+                "SELECT idx, record FROM lines WHERE batch_id = ? AND done = 1 AND ok = ? "
+                "AND idx > ? ORDER BY idx LIMIT 1000", (batch_id, int(ok), last))
             if not rows:
                 return
             for idx, record in rows:

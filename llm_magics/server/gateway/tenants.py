@@ -27,7 +27,7 @@ from starlette.types import Scope
 
 from ...errors import ConfigurationError
 from ..auth import MISSING_KEY_MESSAGE, bearer_token
-from ..openai_shapes import OpenAIError, unauthorized
+from ..openai_shapes import ErrorReply, unauthorized
 
 __all__ = ["OPEN", "TENANT_KEY", "ClientKey", "ClientKeys", "Tenant", "key_hash", "key_id",
            "read_keys_file", "tenant_of"]
@@ -127,13 +127,13 @@ class ClientKeys:
         """False when no client key is configured: every caller is the one open tenant."""
         return bool(self._tenants)
 
-    def identify(self, scope: Scope, *, metrics: bool = False) -> Tenant | OpenAIError:
+    def identify(self, scope: Scope, *, metrics: bool = False) -> Tenant | ErrorReply:
         guarded = self.enabled or (metrics and self._metrics is not None)
         if not guarded:
             return self.open
         token = bearer_token(scope)
         if token is None:
-            return OpenAIError(401, MISSING_KEY_MESSAGE)
+            return ErrorReply(401, MISSING_KEY_MESSAGE)
         digest = key_hash(token)
         tenant = self._tenants.get(digest)
         if tenant is not None:

@@ -18,10 +18,9 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from ..auth import BearerKeys
-from ..batch_api import build_router
 from ..chat_request import read_json
-from ..error_handlers import install_error_handlers
-from ..openai_shapes import OpenAIError, bad_request, dumps, error_response
+from ..openai_app import openai_app
+from ..openai_shapes import ErrorReply, bad_request, dumps, error_response
 from . import chat
 from .batch import BatchStore
 from .config import SimConfig
@@ -75,7 +74,7 @@ class SimApp(FastAPI):
         await super().__call__(scope, receive, recording_send)
 
 
-    def _control_refusal(self, scope: Scope) -> OpenAIError | None:
+    def _control_refusal(self, scope: Scope) -> ErrorReply | None:
         key = self.sim.config.api_key
         path = scope.get("path", "")
         if key is None or not path.startswith(CONTROL_PREFIX) or path in OPEN_CONTROL:
@@ -98,18 +97,10 @@ def create_app(config: SimConfig | None = None) -> SimApp:
         state.closing = True
         await state.batches.close()
 
-    app = SimApp(
-        title="llm-magics simulator",
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
-        lifespan=lifespan,
-    )
+    app = openai_app(SimApp, "llm-magics simulator", lifespan, chat.router,
+                     lambda request: request.app.state.sim.batches)
     app.sim = state
     app.state.sim = state
-    app.include_router(chat.router)
-    app.include_router(build_router(lambda request: request.app.state.sim.batches))
-    install_error_handlers(app)
 
     @app.get("/_sim/health")
     async def _health() -> Response:

@@ -4,9 +4,12 @@ A batch moves ``validating -> in_progress -> finalizing -> completed`` on a
 background task, each state lasting ``batch_step_s`` real seconds, or ends
 ``failed`` (input rejected, ``errors.data`` says which line), ``expired``
 (completion window passed, or ``batch_expire_after_fraction`` of the lines
-done) or ``cancelling -> cancelled``. Output and error files use the real JSONL
-formats, and every line is answered by the same function as the sync endpoint,
-so a batch result equals the sync call for the same body. A batch tracker or
+done) or ``cancelling -> cancelled``. ``batch_stall_after_fraction`` makes a
+batch that never completes: it stops after that share of its lines and waits
+for a cancel (or its window), handing back what it answered either way.
+Output and error files use the real JSONL formats, and every line is answered
+by the same function as the sync endpoint, so a batch result equals the sync
+call for the same body. A batch tracker or
 ``job.wait().results()`` can therefore be tested end to end in seconds.
 
 Files and batches live in memory: the simulator is a test double, not a store.
@@ -18,7 +21,7 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from starlette.responses import Response
 
@@ -28,8 +31,8 @@ from ..batch_api import (
     TERMINAL,
     WINDOW_S,
     BatchLine,
-    BatchRecord,
     FileRecord,
+    ServedBatch,
     jsonl,
     line_error,
     new_hex,
@@ -37,12 +40,13 @@ from ..batch_api import (
     unrun_record,
     validate_input,
 )
-from ..openai_shapes import OpenAIError, not_found
+from ..openai_shapes import ErrorReply, not_found
 from .chat import complete_once
 
 if TYPE_CHECKING:
     from .state import SimState
 
+T = TypeVar("T")
 
 @dataclass
 class StoredFile:
@@ -54,9 +58,27 @@ class StoredFile:
 class RunningBatch:
     """A batch's public record plus what only the simulator's lifecycle needs."""
 
-    record: BatchRecord
+    record: ServedBatch
     cancel_requested: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+
+
+class _Table(dict[str, T]):
+    """Stored objects by id, oldest first; an unknown id is OpenAI's 404."""
+
+    def __init__(self, missing: str, param: str) -> None:
+        super().__init__()
+        self.missing, self.param = missing, param
+
+    def find(self, key: str) -> T:
+        found = self.get(key)
+        if found is None:
+            raise not_found(self.missing.format(id=key), param=self.param)
+        return found
+
+    def newest_first(self) -> list[T]:
+        return list(reversed(self.values()))
 
 
 class BatchStore:
@@ -69,8 +91,8 @@ class BatchStore:
 
     def __init__(self, state: SimState) -> None:
         self.state = state
-        self.stored: dict[str, StoredFile] = {}
-        self.running: dict[str, RunningBatch] = {}
+        self.stored: _Table[StoredFile] = _Table("No such File object: {id}", "id")
+        self.running: _Table[RunningBatch] = _Table("No batch found with id '{id}'.", "batch_id")
 
     # ---------------------------------------------------------------- files
 
@@ -85,56 +107,45 @@ class BatchStore:
         return record
 
     def files(self) -> list[FileRecord]:
-        return [f.record for f in reversed(self.stored.values())]
-
-    def _stored(self, file_id: str) -> StoredFile:
-        stored = self.stored.get(file_id)
-        if stored is None:
-            raise not_found(f"No such File object: {file_id}", param="id")
-        return stored
+        return [f.record for f in self.stored.newest_first()]
 
     def get_file(self, file_id: str) -> FileRecord:
-        return self._stored(file_id).record
+        return self.stored.find(file_id).record
 
     async def file_content(self, file_id: str) -> Response:
-        return Response(self._stored(file_id).content, media_type="application/octet-stream")
+        return Response(self.stored.find(file_id).content, media_type="application/octet-stream")
 
     def delete_file(self, file_id: str) -> None:
-        self._stored(file_id)
+        self.stored.find(file_id)
         del self.stored[file_id]
 
     # ---------------------------------------------------------------- batches
 
-    def batches(self) -> list[BatchRecord]:
-        return [b.record for b in reversed(self.running.values())]
+    def batches(self) -> list[ServedBatch]:
+        return [b.record for b in self.running.newest_first()]
 
-    def _running(self, batch_id: str) -> RunningBatch:
-        batch = self.running.get(batch_id)
-        if batch is None:
-            raise not_found(f"No batch found with id '{batch_id}'.", param="batch_id")
-        return batch
-
-    def get_batch(self, batch_id: str) -> BatchRecord:
-        return self._running(batch_id).record
+    def get_batch(self, batch_id: str) -> ServedBatch:
+        return self.running.find(batch_id).record
 
     def create_batch(self, input_file: FileRecord, endpoint: str, window: str,
-                     metadata: dict[str, Any] | None) -> BatchRecord:
+                     metadata: dict[str, Any] | None) -> ServedBatch:
         window_s = WINDOW_S[window] / self.state.config.batch_time_scale
-        record = BatchRecord.new(input_file.id, endpoint, window, metadata, window_s)
+        record = ServedBatch.new(input_file.id, endpoint, window, metadata, window_s)
         batch = RunningBatch(record)
         self.running[record.id] = batch
         self.state.stats.batch_counts["created"] += 1
         batch.task = asyncio.get_running_loop().create_task(self._run(batch))
         return record
 
-    def cancel_batch(self, batch_id: str) -> BatchRecord:
-        batch = self._running(batch_id)
+    def cancel_batch(self, batch_id: str) -> ServedBatch:
+        batch = self.running.find(batch_id)
         record = batch.record
         if record.status in TERMINAL:
-            raise OpenAIError(409, f"Cannot cancel a batch with status '{record.status}'.",
+            raise ErrorReply(409, f"Cannot cancel a batch with status '{record.status}'.",
                               code="batch_not_cancellable")
         if record.status != "cancelling":
             batch.cancel_requested = True
+            batch.cancelled.set()
             record.stamp("cancelling")
         return record
 
@@ -181,6 +192,8 @@ class BatchStore:
         config = self.state.config
         fraction = config.batch_expire_after_fraction
         expire_at_line = None if fraction is None else math.floor(fraction * len(lines))
+        stall = config.batch_stall_after_fraction
+        stall_at_line = None if stall is None else math.floor(stall * len(lines))
         done = 0
         expired = False
         for done, line in enumerate(lines):
@@ -190,6 +203,9 @@ class BatchStore:
                 time.time() >= record.deadline
             ):
                 expired = True
+                break
+            if stall_at_line is not None and done >= stall_at_line:
+                expired = not await self._stall(batch)
                 break
             self._answer_line(record, line, outputs, failures)
             self.state.stats.batch_counts["lines"] += 1
@@ -219,6 +235,15 @@ class BatchStore:
             return
         self._set(batch, "completed")
 
+    async def _stall(self, batch: RunningBatch) -> bool:
+        """Wait for a cancel, or the end of the window; ``True`` if it was cancelled."""
+        left = max(batch.record.deadline - time.time(), 0.0)
+        try:
+            await asyncio.wait_for(batch.cancelled.wait(), left)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
     async def _finish_cancel(
         self,
         batch: RunningBatch,
@@ -236,7 +261,7 @@ class BatchStore:
 
     def _answer_line(
         self,
-        record: BatchRecord,
+        record: ServedBatch,
         line: BatchLine,
         outputs: list[dict[str, Any]],
         failures: list[dict[str, Any]],
@@ -250,7 +275,7 @@ class BatchStore:
             record.failed += 1
 
     def _write_files(
-        self, record: BatchRecord, outputs: list[dict[str, Any]], failures: list[dict[str, Any]]
+        self, record: ServedBatch, outputs: list[dict[str, Any]], failures: list[dict[str, Any]]
     ) -> None:
         if outputs:
             record.output_file_id = self.put_file(
@@ -266,3 +291,4 @@ class BatchStore:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+

@@ -14,20 +14,20 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.responses import Response
 
 from ..chat_request import read_json
 from ..chat_request import validate_chat as validate_body
+from ..event_stream import EventStream
 from ..openai_shapes import (
     SSE_DONE,
     ChatCompletionRequest,
     ChunkEncoder,
-    OpenAIError,
+    ErrorReply,
     chat_completion,
     dumps,
     error_for_status,
@@ -107,7 +107,7 @@ def complete_once(body: Any, config: SimConfig) -> tuple[int, dict[str, Any]]:
         directives = parse_directives(last_user_text(req.messages))
         if directives.status is not None:
             raise error_for_status(directives.status, "Status forced by the STATUS: directive.")
-    except OpenAIError as err:
+    except ErrorReply as err:
         return err.status_code, err.body
     answers = plan_answers(body, req, config, directives)
     return 200, chat_completion(
@@ -136,7 +136,7 @@ async def _hang(request: Request, state: SimState) -> None:
         raise server_error(504, "The simulated hang reached hang_max_s; giving up.")
 
 
-def _with_retry_after(err: OpenAIError, config: SimConfig) -> OpenAIError:
+def _with_retry_after(err: ErrorReply, config: SimConfig) -> ErrorReply:
     """``retry_after_s`` replaces the real wait on every 429, to test a client's cap."""
     if err.status_code == 429 and config.retry_after_s is not None:
         err.headers["retry-after"] = f"{config.retry_after_s:g}"
@@ -159,21 +159,6 @@ def _bad_body(req: ChatCompletionRequest, config: SimConfig, completion_id: str,
     return Response(dumps(empty), media_type="application/json", headers=headers)
 
 
-class _TrackedStream(StreamingResponse):
-    """A streaming response that runs ``on_close`` however it ends (even never started)."""
-
-    def __init__(self, content: AsyncIterator[bytes], on_close: Callable[[], None],
-                 headers: Mapping[str, str]) -> None:
-        super().__init__(content, media_type="text/event-stream", headers=headers)
-        self._on_close = on_close
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            self._on_close()
-
-
 @router.post("/v1/chat/completions")
 async def chat_completions(request: Request) -> Response:
     state = sim_state(request)
@@ -189,7 +174,7 @@ async def chat_completions(request: Request) -> Response:
             state.stats.leave()
     try:
         return await _answer(request, state, body)
-    except OpenAIError as err:
+    except ErrorReply as err:
         raise _with_retry_after(err, state.config) from None
 
 
@@ -239,7 +224,7 @@ async def _answer(request: Request, state: SimState, body: Any) -> Response:
                 completion_tokens=completion_tokens,
             )
             handed_off = True
-            return _TrackedStream(stream, stats.leave, headers)
+            return EventStream(stream, stats.leave, headers)
 
         delay = config.latency_s + directives.sleep_s + config.token_latency_s * completion_tokens
         if delay:

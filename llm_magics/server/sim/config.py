@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ..config_checks import check_limits, check_positive
+
 DEFAULT_MODELS = ("sim-small", "sim-large", "gpt-4o-mini", "gpt-4o")
 BAD_BODIES = ("html", "no_choices")
 
@@ -108,6 +110,11 @@ class SimConfig:
         default=None,
         metadata={"help": "expire batches after this share of lines (rest: batch_expired)"},
     )
+    batch_stall_after_fraction: float | None = field(
+        default=None,
+        metadata={"help": "batches answer this share of lines, then never complete: they stay "
+                          "in_progress until cancelled (partial output) or their window ends"},
+    )
 
     def __post_init__(self) -> None:
         self.validate()
@@ -126,10 +133,10 @@ class SimConfig:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], got {value!r}")
-        if self.batch_expire_after_fraction is not None and not (
-            0.0 <= self.batch_expire_after_fraction <= 1.0
-        ):
-            raise ValueError("batch_expire_after_fraction must be within [0, 1]")
+        for name in ("batch_expire_after_fraction", "batch_stall_after_fraction"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1]")
         for name in ("latency_s", "token_latency_s", "hang_max_s", "batch_step_s", "batch_line_s",
                      "stall_headers_s"):
             if getattr(self, name) < 0:
@@ -140,12 +147,8 @@ class SimConfig:
             raise ValueError(f"bad_body must be one of {', '.join(BAD_BODIES)}")
         if self.answer_tokens < 1:
             raise ValueError("answer_tokens must be >= 1")
-        for name in ("rpm", "tpm"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1 or None (no limit)")
-        if self.batch_time_scale <= 0:
-            raise ValueError("batch_time_scale must be > 0")
+        check_limits(self, ("rpm", "tpm"))
+        check_positive(self, ("batch_time_scale",))
         for name in ("error_status", "fail_status"):
             value = getattr(self, name)
             if value is not None and not 100 <= value <= 599:
@@ -190,10 +193,11 @@ _FLOATS = {
     "batch_line_s",
     "batch_time_scale",
     "batch_expire_after_fraction",
+    "batch_stall_after_fraction",
 }
 _INTS = {"answer_tokens", "rpm", "tpm", "error_status", "fail_status", "seed"}
 _NULLABLE = {"rpm", "tpm", "fail_status", "seed", "api_key", "batch_expire_after_fraction",
-             "retry_after_s"}
+             "batch_stall_after_fraction", "retry_after_s"}
 
 
 def coerce(name: str, value: Any) -> Any:

@@ -2,7 +2,7 @@ import asyncio
 
 import pytest
 
-from llm_magics.core.runner import run_sync
+from llm_magics.core.loop_thread import run_sync
 
 
 async def answer():

@@ -6,7 +6,7 @@ async path is written once and the sync face waits on a future from this loop,
 the way fsspec does it. The wait is interruptible: Ctrl-C / kernel interrupt
 cancels the coroutine and re-raises ``KeyboardInterrupt`` in the caller.
 
-    >>> from llm_magics.core.runner import run_sync
+    >>> from llm_magics.core.loop_thread import run_sync
     >>> async def two(): return 2
     >>> run_sync(two())
     2
@@ -24,7 +24,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
 __all__ = [
-    "get_loop", "run_sync", "submit", "in_runner_thread", "on_shutdown", "on_loop", "sync_twin",
+    "get_loop", "run_sync", "submit", "in_loop_thread", "on_shutdown", "on_loop", "sync_twin",
 ]
 
 T = TypeVar("T")
@@ -59,7 +59,7 @@ def get_loop() -> asyncio.AbstractEventLoop:
     return _loop
 
 
-def in_runner_thread() -> bool:
+def in_loop_thread() -> bool:
     return _thread is not None and threading.current_thread() is _thread
 
 
@@ -73,7 +73,7 @@ def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
 
     Works in a plain script and inside a running loop (a notebook cell) alike.
     """
-    if in_runner_thread():
+    if in_loop_thread():
         coro.close()
         raise RuntimeError(
             "run_sync() was called from the llm-magics event loop itself; "
@@ -106,7 +106,7 @@ async def on_loop(coro: Coroutine[Any, Any, T]) -> T:
     Clients, limiters and locks live on that loop, so every async entry point
     runs its body there, whichever loop the caller awaits from.
     """
-    if in_runner_thread():
+    if in_loop_thread():
         return await coro
     return await asyncio.wrap_future(submit(coro))
 

@@ -1,7 +1,7 @@
 """Submit, poll, download, retry and cancel: a job's conversation with the server.
 
 Every function here is a coroutine for the core's event-loop thread
-(``core.runner``); the ``BatchJob`` handle wraps them for sync callers, and
+(``core.loop_thread``); the ``BatchJob`` handle wraps them for sync callers, and
 the tracker widget awaits them directly, so the kernel stays free while a
 batch is followed.
 
@@ -28,7 +28,7 @@ import openai
 
 from ... import errors
 from ..client import Endpoint, get_client
-from ..history.context import within
+from ..history.context import current, within
 from ..history.record import recorder_for
 from ..jobstore import BatchRecord, JobRecord, JobStore
 from ..policy.cache import get_cache
@@ -167,8 +167,9 @@ async def _send_part(ctx: JobContext, client: openai.AsyncOpenAI, data: bytes, s
     remote = await api.create(client, ctx.settings, ctx.endpoint, file_id,
                               _metadata(job, seq, parts))
     now = time.time()
-    ctx.store.add_batch(BatchRecord(remote.id, job.id, seq, file_id, remote.status,
-                                    total=len(custom_ids), created_at=now, updated_at=now),
+    ctx.store.add_batch(BatchRecord(remote.id, remote.status, total=len(custom_ids),
+                                    job_id=job.id, seq=seq, input_file_id=file_id,
+                                    created_at=now, updated_at=now),
                         custom_ids)
 
 
@@ -194,10 +195,7 @@ async def refresh(ctx: JobContext) -> JobSummary:
             remotes = await asyncio.gather(*(
                 api.retrieve(client, ctx.settings, ctx.endpoint, b.id) for b in live))
             for remote in remotes:
-                store.update_batch(
-                    remote.id, status=remote.status, output_file_id=remote.output_file_id,
-                    error_file_id=remote.error_file_id, total=remote.total,
-                    completed=remote.completed, failed=remote.failed, errors=remote.errors)
+                store.update_batch(remote.id, **remote.seen())
         for b in store.batches(job.id):
             if b.status in TERMINAL_STATES and not b.fetched:
                 await _fetch(ctx, b)
@@ -223,7 +221,8 @@ def _record(ctx: JobContext, results: list[LineResult]) -> None:
     if recorder is None:
         return
     job = ctx.job
-    with within(face="batch", mode="batch", cell=None, job_id=job.id):
+    # Fetched whenever someone polls, maybe from another cell: the cell is not known here.
+    with within(face=current().face or "batch", mode="batch", cell=None, job_id=job.id):
         for r in results:
             request = Request([], job.model, job.base_url)  # the lines' messages stay in the job
             outcome = outcome_from_record(json.loads(r.record), job.model, job.base_url)
