@@ -15,6 +15,7 @@ from llm_magics.core.history.query import NAMES
 from llm_magics.server.gateway.cli import main as serve
 from llm_magics.server.gateway.config import CLIENT_KEYS_ENV
 from llm_magics.server.gateway.tenants import key_hash, key_id
+from tests.support.batch_api import line, start_batch, wait
 from tests.support.gateway import Gateway
 from tests.support.sim import chat_body as user
 
@@ -90,3 +91,14 @@ def test_key_ids_maps_each_configured_key_to_its_id(monkeypatch, capsys, tmp_pat
     assert KEY_A not in out and KEY_B not in out
     assert [line.split()[-1] for line in out.splitlines()] == [
         key_id(key_hash(KEY_A)), key_id(key_hash(KEY_B))]
+
+
+def test_a_clients_batch_lines_are_its_own_rows(make_gateway: Callable[..., Gateway]):
+    gateway = make_gateway(client_keys=(KEY_A, KEY_B))
+    a = OpenAI(base_url=gateway.base_url, api_key=KEY_A, max_retries=0, timeout=30)
+    batch_id = start_batch(a, [line("l1", user("batch one")), line("l2", user("batch two"))])
+    batch, _ = wait(a, batch_id)
+    assert batch.status == "completed"
+    rows = history(gateway, KEY_A).json()["data"]
+    assert [(r["mode"], r["job_id"]) for r in rows] == [("batch", batch_id)] * 2
+    assert history(gateway, KEY_B).json()["data"] == []
