@@ -65,7 +65,14 @@ def __getattr__(name: str) -> Any:
         module_name, attr = _LAZY[name]
     except KeyError:
         raise AttributeError(f"module 'llm_magics' has no attribute {name!r}") from None
-    module = import_module(module_name)
+    try:
+        module = import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name != "pandas":
+            raise
+        raise ImportError(f"llm_magics.{name} needs pandas: pip install "
+                          '"llm-exec-magics[pandas]" (`llm-magics history --json` reads the call '
+                          "log without it).") from err
     value = module if attr is None else getattr(module, attr)
     globals()[name] = value
     return value

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -24,6 +26,7 @@ from llm_magics.core.history.log import get_call_log
 from llm_magics.core.types import Response
 from llm_magics.pandas import register
 from tests.core.test_cache_faults import locked_by_another_process
+from tests.support.env import on_repo_path, without_settings
 from tests.support.waiting import wait_until
 
 KEY = "sk-history-do-not-log-0123456789abcdef"
@@ -218,3 +221,12 @@ def test_auto_mode_rows_say_the_mode_that_ran_and_a_plan_adds_none(log_path):
     frame = llm_magics.history()
     assert frame["mode"].tolist() == [chosen, chosen]
     assert frame.face.tolist() == ["map", "map"]
+
+
+def test_without_pandas_history_says_what_to_install():
+    code = ("import sys; sys.modules['pandas'] = None\n"
+            "import llm_magics\n"
+            "try:\n    llm_magics.history()\nexcept ImportError as err:\n    print(err)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env=on_repo_path(without_settings()))
+    assert 'pip install "llm-exec-magics[pandas]"' in out.stdout, out.stderr
