@@ -2,8 +2,9 @@
 and on with text (the default), in the same run against one simulator process.
 
 Rounds alternate the order of the three, so drift on a shared machine lands on all
-of them; the figure is the median per-request CPU of each (all threads of this
-process: the event loop and the log's writer thread included) and its ratio to "off".
+of them; the figures are the median per-request CPU of each (all threads of this
+process: the event loop and the log's writer thread included) and the median of the
+per-round ratios to "off" (paired within a round, so slow drift cancels).
 On a loaded machine that ratio is noisy at the few-percent level, so the run also
 measures the recording alone (``record_us_per_call``: building and writing N rows,
 no network), which is what "on" adds to every call.
@@ -82,7 +83,8 @@ def run(n: int, concurrency: int, rounds: int) -> dict:
     return {
         "n": n, "concurrency": concurrency, "rounds": rounds,
         "cpu_ms_per_request": {k: round(median(v), 4) for k, v in cpu_ms.items()},
-        "over_off": {k: round(ratio(median(v), off), 3) for k, v in cpu_ms.items()},
+        "over_off": {k: round(median(ratio(x, o) for x, o in zip(v, cpu_ms["off"], strict=True)),
+                              3) for k, v in cpu_ms.items()},
         "record_us_per_call": {k: round(v, 2) for k, v in record_us.items()},
         "record_share_of_off": {k: round(v / 1000 / off, 4) for k, v in record_us.items()},
         "samples": {k: [round(x, 4) for x in v] for k, v in cpu_ms.items()},
