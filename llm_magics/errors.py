@@ -16,6 +16,7 @@ Hierarchy::
     ├── CircuitOpenError              the breaker is open: failing fast
     ├── StreamInterruptedError        a stream broke after text was emitted (.partial_text)
     ├── OutputValidationError         the answer did not fit the requested schema
+    ├── BudgetExceededError           not sent: it could have taken the run past max_cost_usd
     └── CancelledError                the user stopped the call (Stop button, interrupt)
 
     DeadlineWarning (a UserWarning)   the rate limits cannot finish a run before its deadline
@@ -41,6 +42,7 @@ __all__ = [
     "CircuitOpenError",
     "StreamInterruptedError",
     "OutputValidationError",
+    "BudgetExceededError",
     "CancelledError",
     "DeadlineWarning",
 ]
@@ -157,6 +159,14 @@ class OutputValidationError(LLMError):
     def __init__(self, message: str, *, raw_text: str = "", **kw) -> None:
         super().__init__(message, **kw)
         self.raw_text = raw_text
+
+
+class BudgetExceededError(LLMError):
+    """A row was not sent: its worst case did not fit what was left of ``max_cost_usd``.
+
+    Nothing was paid for it. Run again with a higher cap to send only these rows
+    (every answer that arrived is cached).
+    """
 
 
 class CancelledError(LLMError):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import errors
-from .cost import cost_usd
+from .cost import Prices, cost_usd
 from .tokens import estimate_prompt_tokens
 from .types import Request, Response, Usage
 
@@ -24,7 +24,8 @@ def _usage(raw: Any) -> Usage:
     return Usage(int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0))
 
 
-def response_from_body(body: Any, request: Request, latency: float) -> Response:
+def response_from_body(body: Any, request: Request, latency: float,
+                       prices: Prices | None = None) -> Response:
     """A ``chat.completion`` object as a Response; anything else is a ``ServerError``."""
     try:
         choice = body["choices"][0]
@@ -38,7 +39,7 @@ def response_from_body(body: Any, request: Request, latency: float) -> Response:
         text=text,
         model=body.get("model") or request.model,
         usage=usage,
-        cost_usd=cost_usd(request.model, usage),
+        cost_usd=cost_usd(request.model, usage, prices=prices),
         latency_s=latency,
         finish_reason=choice.get("finish_reason"),
         raw=body,
@@ -74,7 +75,8 @@ class StreamProgress:
     def text(self) -> str:
         return "".join(self.parts)
 
-    def response(self, request: Request, *, latency_s: float, ttft_s: float) -> Response:
+    def response(self, request: Request, *, latency_s: float, ttft_s: float,
+                 prices: Prices | None = None) -> Response:
         usage = self.usage
         if usage is None:  # the server ignored stream_options.include_usage
             usage = Usage(estimate_prompt_tokens(request.messages), len(self.parts))
@@ -82,7 +84,7 @@ class StreamProgress:
             text=self.text,
             model=self.model,
             usage=usage,
-            cost_usd=cost_usd(request.model, usage),
+            cost_usd=cost_usd(request.model, usage, prices=prices),
             latency_s=latency_s,
             ttft_s=ttft_s,
             finish_reason=self.finish_reason,

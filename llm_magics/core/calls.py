@@ -281,7 +281,9 @@ async def amap(
     the whole run must be done: a batch is given up on in time and its
     unanswered rows sent async; async calls end with it.
     ``on_result(i, outcome)`` is called as each prompt finishes (async and queue
-    modes), e.g. to drive a progress bar in a script.
+    modes), e.g. to drive a progress bar in a script. ``max_cost_usd=`` caps what
+    the run may spend: prompts that could pass it are ``BudgetExceededError`` in
+    their slots, unsent (a batch over the cap is not submitted at all).
     """
     prompts = builtins.list(prompts)
     ends = deadline_at(deadline)
@@ -317,7 +319,7 @@ def plan(
         >>> plan([f"Define {w}" for w in words], deadline="2d")     # doctest: +SKIP
 
     Nothing is sent and no local model is started; rows already cached count as
-    free and instant. ``max_cost_usd`` is carried on the plan as given.
+    free and instant. ``max_cost_usd`` (default: the setting) is carried on the plan.
     """
     call, exact = plan_call({"model": model, "concurrency": concurrency, **options})
     requests = build_requests(builtins.list(prompts), call, system=system)

@@ -25,6 +25,7 @@ __all__ = [
     "BATCH_WINDOW_S",
     "SWITCH_GRACE_S",
     "DEADLINE_POLL_MAX_S",
+    "BUDGET_COMPLETION_BOUND",
 ]
 
 # -- response cache ------------------------------------------------------------------------------
@@ -104,6 +105,12 @@ hand back its partial output, download it. Past this the rest goes out without w
 DEADLINE_POLL_MAX_S = 30.0
 """Longest wait between two polls of a batch that has a deadline, so the switch is never late
 by more than this (the plain batch poll backs off to a minute)."""
+
+# -- budgets -------------------------------------------------------------------------------------
+BUDGET_COMPLETION_BOUND = 1024
+"""Answer tokens a call without ``max_tokens`` is assumed to take at most, when ``max_cost_usd``
+reserves its worst case. Long enough for most answers, short enough that a small cap still lets
+calls run side by side; a request with ``max_tokens`` is bounded by that instead, exactly."""
 
 # -- call log ------------------------------------------------------------------------------------
 HISTORY_PRUNE_EVERY_S = 600.0

@@ -26,6 +26,7 @@ import openai
 from .. import errors
 from .answer import StreamProgress, response_from_body
 from .bounds import Deadline, attempt_timeout_error, within
+from .budget import check_call
 from .chat_stream import chunk_reader, open_chat_stream, read_until_text
 from .client import RAW_RESPONSE, get_client, translate_error
 from .constants import RATE_LIMIT_PAUSE_S
@@ -233,6 +234,7 @@ class Engine:
             stats.add_response(hit)
             record(recorder, request, hit)
             return hit
+        check_call(request, settings)  # a cached answer is free; a new one must fit the cap
         client = get_client(endpoint, settings)
 
         async def call(limiter: RateLimiter) -> tuple[Response, Usage]:
@@ -248,7 +250,8 @@ class Engine:
                     f"{endpoint.base_url} answered with a body that is not JSON."
                 ) from None
             limiter.observe_headers(raw.headers)
-            response = response_from_body(body, request, time.perf_counter() - started)
+            response = response_from_body(body, request, time.perf_counter() - started,
+                                          settings.prices)
             return response, response.usage
 
         try:
@@ -301,6 +304,7 @@ class Engine:
             yield hit.text
             yield hit
             return
+        check_call(request, settings)
         client = get_client(endpoint, settings)
         started = time.perf_counter()
         next_chunk = chunk_reader(settings, deadline, endpoint)
@@ -344,7 +348,7 @@ class Engine:
         finally:
             await reader.aclose()
         response = progress.response(request, latency_s=time.perf_counter() - started,
-                                     ttft_s=ttft)
+                                     ttft_s=ttft, prices=settings.prices)
         stats.add_response(response)
         self.totals.add_response(response)
         if cache is not None and reader.done:

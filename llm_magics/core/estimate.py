@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .. import errors
-from .cost import cost_usd
+from .cost import Prices, cost_usd
 from .policy.cache import ResponseCache
 from .tokens import DEFAULT_COMPLETION_ESTIMATE, estimate_prompt_tokens
 from .types import Request, Usage
@@ -67,12 +67,14 @@ def estimate_requests(
     model: str,
     cache: ResponseCache | None = None,
     completion_tokens: int | None = None,
+    prices: Prices | None = None,
 ) -> Estimate:
     """Price ``requests`` (as a fan-out gets them: ``None``/errors are rows that send nothing).
 
     ``completion_tokens`` is the assumed answer length; without it each request's
     ``max_tokens`` is used, else ``DEFAULT_COMPLETION_ESTIMATE``. Identical requests
     count once and cached ones not at all, exactly as the fan-out will send them.
+    ``prices`` are the user's (the ``prices`` setting), winning over the table.
     """
     unique: dict[str, Request] = {}
     skipped = 0
@@ -99,8 +101,8 @@ def estimate_requests(
         prompt_tokens=prompt,
         completion_tokens_per_call=assumed,
         completion_tokens=completion,
-        cost_usd=cost_usd(model, usage),
-        batch_cost_usd=cost_usd(model, usage, batch=True),
+        cost_usd=cost_usd(model, usage, prices=prices),
+        batch_cost_usd=cost_usd(model, usage, batch=True, prices=prices),
     )
 
 

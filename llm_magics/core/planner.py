@@ -26,8 +26,8 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from .batch.summary import format_money
 from .constants import BATCH_WINDOW_S, PLAN_CALL_S, PLAN_SAFETY, SWITCH_GRACE_S
+from .cost import format_money
 from .estimate import Estimate
 from .progress import format_duration as _truncated
 

@@ -23,12 +23,14 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..errors import LLMError
+from .budget import Budget
+from .cost import format_money
 from .engine import CallStats
 from .registry import notebook_display
 
 __all__ = [
     "FanoutTracker", "ProgressReporter", "TqdmProgress", "open_progress", "follow", "safely",
-    "summary", "in_notebook", "RunDisplay", "REFRESH_S", "format_duration",
+    "summary", "money", "in_notebook", "RunDisplay", "REFRESH_S", "format_duration",
 ]
 
 _log = logging.getLogger("llm_magics.progress")
@@ -40,13 +42,14 @@ class FanoutTracker:
     """Counts what finished; snapshots are plain dicts, safe to read from any thread."""
 
     def __init__(self, total: int, stats: CallStats | None = None, *, title: str = "",
-                 deadline_at: float | None = None) -> None:
+                 deadline_at: float | None = None, budget: Budget | None = None) -> None:
         self.total = total
         self.deadline_at = deadline_at
         self.note = ""
         """What the run is doing, when that is news (a batch given up on before its deadline)."""
         self.stats = stats if stats is not None else CallStats()
         self.title = title
+        self.budget = budget
         self.done = 0
         self.errors = 0
         self.live = 0  # rows answered by the server in this run (not cache, not skipped)
@@ -91,7 +94,20 @@ class FanoutTracker:
             "deadline_left_s": (None if self.deadline_at is None or self.ended is not None
                                 else self.deadline_at - time.monotonic()),
             "note": self.note,
+            **self._spending(remaining),
         }
+
+    def _spending(self, remaining: int) -> dict[str, float | None]:
+        """Under a cap: what this run paid (the budget's count) and the cap. Either way, the
+        projected total: spent plus the rows left at the mean cost of a row sent so far."""
+        budget = self.budget
+        spent = budget.spent_usd if budget is not None else self.stats.cost_usd
+        projected = None
+        if self.live and (spent or budget is not None):  # else: nothing sent, or no price
+            projected = spent + spent / self.live * remaining
+        return {"cap_usd": budget.cap_usd if budget is not None else None,
+                "spent_usd": spent if budget is not None else None,
+                "projected_usd": projected}
 
 
 class ProgressReporter(Protocol):
@@ -112,7 +128,7 @@ def summary(snap: dict[str, Any]) -> str:
         parts.append(f"deadline in {format_duration(left)}" if left > 0
                      else f"deadline passed {format_duration(-left)} ago")
     parts.append(f"{snap['tokens']:,} tokens")
-    parts.append(f"${snap['cost_usd']:,.4f}")
+    parts.append(money(snap))
     parts.append(f"{snap['errors']:,} errors")
     parts.append(f"{snap['retries']:,} retries")
     parts.append(f"{snap['rate_limited']:,}x429")
@@ -123,6 +139,17 @@ def summary(snap: dict[str, Any]) -> str:
     if snap.get("note"):
         parts.append(snap["note"])
     return " · ".join(parts)
+
+
+def money(snap: dict[str, Any]) -> str:
+    """Spent, against the cap when there is one, and the projected total of the run."""
+    if snap.get("cap_usd") is not None:
+        text = f"{format_money(snap['spent_usd'])} of {format_money(snap['cap_usd'])} cap"
+    else:
+        text = format_money(snap["cost_usd"])
+    if snap.get("projected_usd") is not None and snap.get("state", "running") == "running":
+        text += f" (~{format_money(snap['projected_usd'])} projected)"
+    return text
 
 
 def format_duration(seconds: float) -> str:
@@ -152,7 +179,7 @@ class TqdmProgress:
         self.bar.set_postfix_str(
             f"{snapshot['errors']} err, {snapshot['retries']} retry, "
             f"{snapshot['rate_limited']}x429, {snapshot['tokens']:,} tok, "
-            f"${snapshot['cost_usd']:.4f}"
+            f"{money(snapshot)}"
             + ("" if left is None else f", deadline in {format_duration(max(left, 0))}")
             + (f", {snapshot['note']}" if snapshot.get("note") else ""),
             refresh=False,

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from .. import errors
+from .budget import Budget
 from .engine import CallStats
 from .history.record import Recorder, record
 from .policy.cache import ResponseCache
@@ -34,7 +35,8 @@ class RequestSet:
     """The requests of one run, grouped by cache key; results fill in as answers arrive.
 
     ``on_result(i, outcome)`` fires once per input position, in completion order
-    (pass-through items and cache hits first, at construction).
+    (pass-through items and cache hits first, at construction). ``budget`` is the
+    run's ``max_cost_usd`` (``core.budget``), which every backend honours.
     """
 
     def __init__(
@@ -44,9 +46,11 @@ class RequestSet:
         cache: ResponseCache | None = None,
         stats: CallStats | None = None,
         on_result: OnResult | None = None,
+        budget: Budget | None = None,
         recorder: Recorder | None = None,
     ) -> None:
         self.stats = stats if stats is not None else CallStats()
+        self.budget = budget
         self.cache = cache
         self.recorder = recorder
         """Records answers that did not come through this process's engine (the cache's, the

@@ -14,6 +14,7 @@ local model (see ``llm_magics.local``)::
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import threading
 from pathlib import Path
@@ -129,6 +130,26 @@ class Settings(BaseModel):
     priority: Literal["interactive", "high", "bulk"] = Field(
         "bulk", description="Default priority of calls that do not state one."
     )
+    max_cost_usd: float | None = Field(
+        None, ge=0, description="Most one run (a map(), an apply, a batch, one cell) may spend, "
+        "in USD. Spent cost plus the worst case of every call in flight never exceeds it; rows "
+        "that do not fit end as BudgetExceededError. A model without a known price is refused. "
+        "None: no cap."
+    )
+    prices: dict[str, tuple[float, float]] | None = Field(
+        None, description="Prices of models the price table lacks (private deployments), as "
+        "{model: (input, output)} in USD per 1M tokens; they win over the table."
+    )
+
+    @field_validator("prices", mode="before")
+    @classmethod
+    def _prices_from_json(cls, v: Any) -> Any:
+        if isinstance(v, str):  # LLM_MAGICS_PRICES='{"my-model": [0.2, 0.8]}'
+            try:
+                return json.loads(v)
+            except ValueError:
+                raise ValueError('expected JSON such as {"my-model": [0.2, 0.8]}') from None
+        return v
 
     @field_validator("base_url")
     @classmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from .batch.summary import format_money
+from .cost import format_money
 
 __all__ = ["summary_table", "calls_table", "as_text"]
 

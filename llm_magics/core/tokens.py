@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["estimate_prompt_tokens", "estimate_request_tokens", "DEFAULT_COMPLETION_ESTIMATE"]
+__all__ = ["estimate_prompt_tokens", "estimate_request_tokens", "prompt_tokens_bound",
+           "DEFAULT_COMPLETION_ESTIMATE"]
 
 CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 4
@@ -17,12 +18,16 @@ TOKENS_PER_MESSAGE = 4
 DEFAULT_COMPLETION_ESTIMATE = 256
 
 
-def _content_chars(content: Any) -> int:
+def _content_chars(content: Any, size: Any = len) -> int:
     if isinstance(content, str):
-        return len(content)
+        return size(content)
     if isinstance(content, list):  # multi-part content
-        return sum(len(p.get("text", "")) for p in content if isinstance(p, dict))
-    return len(str(content)) if content is not None else 0
+        return sum(size(p.get("text", "")) for p in content if isinstance(p, dict))
+    return size(str(content)) if content is not None else 0
+
+
+def _utf8_bytes(text: str) -> int:
+    return len(text.encode("utf-8", "replace"))
 
 
 def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:
@@ -33,3 +38,13 @@ def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:
 def estimate_request_tokens(messages: list[dict[str, Any]], max_tokens: int | None) -> int:
     completion = max_tokens if max_tokens is not None else DEFAULT_COMPLETION_ESTIMATE
     return estimate_prompt_tokens(messages) + completion
+
+
+def prompt_tokens_bound(messages: list[dict[str, Any]]) -> int:
+    """At most this many prompt tokens: a byte-level BPE token is at least one UTF-8 byte.
+
+    The budget reserves this, not the estimate, so text that tokenizes badly
+    (CJK, code, digits) can never take a run past its cap.
+    """
+    size = sum(_content_chars(m.get("content"), _utf8_bytes) for m in messages)
+    return size + TOKENS_PER_MESSAGE * len(messages) + 1

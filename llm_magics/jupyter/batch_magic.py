@@ -65,6 +65,8 @@ class BatchMagics(Magics):
               help="status: fixed seconds between polls (default: 1 s doubling to 60 s).")
     @argument("--no-cache", action="store_true", dest="no_cache",
               help="submit: send every prompt, even ones already answered in the cache.")
+    @argument("--max-cost", type=float, dest="max_cost", metavar="USD",
+              help="submit: refuse the job if it could cost more than this at batch prices.")
     @argument("--no-widget", action="store_true", dest="no_widget",
               help=f"status: a line per job instead of the tracker (also {_NO_WIDGETS_ENV}=1).")
     @argument("-h", "--help", action="store_true", help="Show this help.")
@@ -104,6 +106,7 @@ class BatchMagics(Magics):
             job = submit_prompts(
                 prompts, model=args.model, system=args.system,
                 cache=False if args.no_cache else None, index_labels=labels,
+                max_cost_usd=args.max_cost,
                 metadata={"source": f"%llm_batch submit {args.target}"},
             )
         if args.out:

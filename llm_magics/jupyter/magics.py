@@ -58,6 +58,8 @@ def _call_arguments(func: Callable[..., Any]) -> Callable[..., Any]:
         argument("-s", "--system", help='System prompt; quote it: -s "You answer in French."'),
         argument("-t", "--temperature", type=float, help="Sampling temperature, e.g. 0."),
         argument("--max-tokens", type=int, dest="max_tokens", help="Cap on answer tokens."),
+        argument("--max-cost", type=float, dest="max_cost", metavar="USD",
+                 help="Refuse the call unless its worst case fits this many USD."),
         argument("-f", "--format", default="markdown", choices=FORMATS,
                  help="How to show the answer (default: markdown)."),
         argument("-o", "--out", metavar="VAR",
@@ -152,6 +154,7 @@ class LLMMagics(Magics):
                     messages, model=args.model, priority="interactive",
                     cache=False if args.no_cache else None,
                     temperature=args.temperature, max_tokens=args.max_tokens,
+                    max_cost_usd=args.max_cost,
                 )
         except LLMError as err:
             raise CellError.from_error(err) from None
@@ -187,7 +190,7 @@ class LLMMagics(Magics):
         from .streaming import StreamRun  # the SDK loads on the first call, not at %load_ext
 
         options = {"model": args.model, "temperature": args.temperature,
-                   "max_tokens": args.max_tokens}
+                   "max_tokens": args.max_tokens, "max_cost_usd": args.max_cost}
         run = StreamRun(messages, options, use_cache=False if args.no_cache else None)
         item = Pending(run, out=args.out, chat_prompt=prompt if args.chat else None,
                        fmt=args.format)

@@ -19,10 +19,16 @@ from ..core.progress import FanoutTracker, ProgressReporter, summary
 
 __all__ = ["FanoutProgress", "show_widget"]
 
+_COUNTERS = ("state", "total", "done", "errors", "cached", "retries", "rate_limited", "tokens",
+             "cost_usd", "cap_usd", "spent_usd", "projected_usd", "rate", "eta_s", "paused_s",
+             "deadline_left_s", "note")
+"""The traits a tracker snapshot sets, and what the label is rendered from."""
+
 
 class FanoutProgress(widgets.VBox):
     """Live progress of a fan-out: done/total, rate, ETA, time left before the deadline,
-    tokens, cost, errors, retries, 429s, and what changed (a batch given up on).
+    tokens, cost (of the cap, and projected), errors, retries, 429s, and what changed (a batch
+    given up on).
 
     Built from standard ipywidgets (a bar and an HTML line), so it renders in
     JupyterLab, Notebook 7, VS Code and saved outputs without a frontend
@@ -41,6 +47,12 @@ class FanoutProgress(widgets.VBox):
     cached = traitlets.Int(0, help="Rows answered from the cache.")
     tokens = traitlets.Int(0, help="Prompt plus completion tokens so far.")
     cost_usd = traitlets.Float(0.0, help="Cost so far in USD (0 when the price is unknown).")
+    cap_usd = traitlets.Float(None, allow_none=True, help="The run's max_cost_usd (None: no cap).")
+    spent_usd = traitlets.Float(
+        None, allow_none=True, help="Under a cap: what this run paid (cached answers are free).")
+    projected_usd = traitlets.Float(
+        None, allow_none=True, help="Projected total cost: spent plus the rows left at the mean "
+        "cost of a row sent so far (None until a row is sent).")
     rate = traitlets.Float(None, allow_none=True, help="Rows answered per second.")
     eta_s = traitlets.Float(None, allow_none=True, help="Seconds left at the current rate.")
     paused_s = traitlets.Float(0.0, help="Seconds the endpoint stays paused after a 429.")
@@ -70,17 +82,15 @@ class FanoutProgress(widgets.VBox):
         return max(0, min(proposal["value"], self.total or proposal["value"]))
 
     @traitlets.observe("total", "done", "errors", "retries", "rate_limited", "cached",
-                       "tokens", "cost_usd", "rate", "eta_s", "paused_s", "deadline_left_s",
-                       "note", "state", "title")
+                       "tokens", "cost_usd", "cap_usd", "spent_usd", "projected_usd", "rate",
+                       "eta_s", "paused_s", "deadline_left_s", "note", "state", "title")
     def _on_change(self, _change: Any) -> None:
         self._render()
 
     def update(self, snapshot: dict[str, Any]) -> None:
         """Set every counter from a tracker snapshot; the front end gets one message per part."""
         with self._bar.hold_sync(), self._label.hold_sync(), self.hold_trait_notifications():
-            for name in ("total", "done", "errors", "retries", "rate_limited", "cached",
-                         "tokens", "cost_usd", "rate", "eta_s", "paused_s",
-                         "deadline_left_s", "note", "state"):
+            for name in _COUNTERS:
                 if name in snapshot:
                     setattr(self, name, snapshot[name])
 
@@ -91,9 +101,7 @@ class FanoutProgress(widgets.VBox):
             self._stop.disabled = True
 
     def snapshot(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in (
-            "state", "total", "done", "errors", "cached", "retries", "rate_limited",
-            "tokens", "cost_usd", "rate", "eta_s", "paused_s", "deadline_left_s", "note")}
+        return {name: getattr(self, name) for name in _COUNTERS}
 
     def _render(self) -> None:
         self._bar.max = max(self.total, 1)

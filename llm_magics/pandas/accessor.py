@@ -87,6 +87,9 @@ class _LLMAccessor:
         ``deadline`` (seconds, or ``"90s"``, ``"30m"``, ``"2h"``, ``"1d"``) is when
         the whole apply must be done: a batch that would miss it is cancelled,
         its answers kept and the other rows sent async.
+        ``max_cost_usd=`` caps what the apply may spend, in every mode: rows that
+        could pass it are not sent and fail with ``BudgetExceededError`` (NA with
+        ``errors="coerce"``); a re-run with a higher cap sends only them.
         Other keyword arguments are settings (``base_url``, ``timeout``,
         ``max_retries``...) or request fields (``temperature``, ``max_tokens``...).
         """
@@ -119,7 +122,8 @@ class _LLMAccessor:
             self._obj, template, system=system, schema=schema, options=options)
         store = get_engine().cache_for(call.settings, cache) if exact else None
         return estimate_requests(requests, model=call.endpoint.model, cache=store,
-                                 completion_tokens=completion_tokens)
+                                 completion_tokens=completion_tokens,
+                                 prices=call.settings.prices)
 
     def plan(
         self,
@@ -143,7 +147,7 @@ class _LLMAccessor:
 
         Rows already cached count as free and instant; time is worked out at the
         known limits (``rpm``, ``tpm``, ``concurrency``). In a notebook the plan
-        shows as a small table. ``max_cost_usd`` is carried on the plan as given.
+        shows as a small table. ``max_cost_usd`` (default: the setting) is carried on the plan.
         """
         ends = deadline_at(deadline)
         options = {"model": model, "concurrency": concurrency, "rpm": rpm, "tpm": tpm, **params}

@@ -38,13 +38,14 @@ from celery import states as celery_states
 from kombu.exceptions import OperationalError
 
 from .. import errors
+from ..core.cost import cost_usd
 from ..core.engine import CallStats, Engine
 from ..core.history.record import recorder_for
 from ..core.loop_thread import sync_twin
 from ..core.requestset import OnResult, Outcome, RequestSet
 from ..core.settings import Settings
 from ..core.signatures import parameters_of
-from ..core.types import Priority, Request
+from ..core.types import Priority, Request, Response
 from .app import get_app
 from .config import TASK_NAME, QueueConfig, level_for
 from .errors import BrokerUnavailableError, NoWorkerError
@@ -90,6 +91,8 @@ class QueueRun:
         self.requests = requests
         self.stats = requests.stats
         self.pending: dict[str, str] = {}  # task id -> cache key, oldest first
+        self._reserved: dict[str, float] = {}  # cache key -> budget reserved, once queued
+        self._refused: dict[str, None] = {}  # cache keys the budget refused, not delivered yet
         self._lock = threading.Lock()
         self._cancelled = False
         self._watch = RunWatch(self.config, settings.deadline_s)
@@ -109,7 +112,27 @@ class QueueRun:
         Answers from the workers are stored here too (even ones their cache gave):
         the workers' cache may be on another machine, and a re-run looks here.
         """
+        with self._lock:
+            reserved = self._reserved.pop(key, None)
+        request = self.requests.pending.get(key)
+        if request is not None and isinstance(outcome, Response) and outcome.cost_usd is None:
+            # The workers may not know a price set here (the ``prices`` setting).
+            outcome.cost_usd = cost_usd(request.model, outcome.usage, prices=self.settings.prices)
+        budget = self.requests.budget
+        if budget is not None and reserved is not None and request is not None:
+            budget.settle(reserved, request, outcome)
         self.requests.finish(key, outcome, store=True)
+
+    async def _top_up(self) -> None:
+        """Under a budget: send held misses that fit now; deliver the refused ones."""
+        budget = self.requests.budget
+        if budget is None:
+            return
+        if len(self._reserved) < len(self.requests.pending) and not self._cancelled:
+            await asyncio.to_thread(self._send_unqueued)
+        refused, self._refused = self._refused, {}
+        for key in refused:
+            self.requests.finish(key, budget.refusal(self.requests.pending[key]))
 
     # -- sending ----------------------------------------------------------------------------
     def _get_app(self) -> Celery:
@@ -121,17 +144,36 @@ class QueueRun:
         """Check Redis and the workers, then send one task per cache miss; returns how many."""
         if not self.requests.pending:
             return 0
-        url = self.settings.redis_url
-        check_broker(url, self.config.connect_timeout_s)
+        check_broker(self.settings.redis_url, self.config.connect_timeout_s)
         app = self._get_app()
         check_workers(app, self.config.ping_timeout_s)
         self._store_limits()
+        return self._send_unqueued()
+
+    def _send_unqueued(self) -> int:
+        """Send the misses not queued yet, while the budget lets each reserve its worst case.
+
+        A miss that does not fit stays held until answers free room (``collect``
+        sends it then); with nothing in flight it never will, and is refused.
+        """
+        app = self._get_app()
+        budget = self.requests.budget
         sent = 0
         try:
             with app.producer_or_acquire() as producer:
                 for key, req in list(self.requests.pending.items()):
                     if self._cancelled:
                         break
+                    if key in self._reserved or key in self._refused:
+                        continue  # queued or refused already
+                    reserved = 0.0 if budget is None else budget.try_reserve(req)
+                    if reserved is None:
+                        if budget is not None and budget.in_flight:
+                            break
+                        self._refused[key] = None
+                        continue
+                    with self._lock:
+                        self._reserved[key] = reserved
                     task_id = self._send(app, producer, req)
                     with self._lock:
                         self.pending[task_id] = key
@@ -140,9 +182,9 @@ class QueueRun:
         except (redis.RedisError, OSError, OperationalError) as err:
             self.revoke()
             raise BrokerUnavailableError(
-                f"Lost Redis at {mask_url(url)} while queueing ({type(err).__name__}); "
-                f"{sent} of {self.to_send} calls were queued and are now revoked. Check "
-                "redis-server and run again."
+                f"Lost Redis at {mask_url(self.settings.redis_url)} while queueing "
+                f"({type(err).__name__}); {sent} of {self.to_send} calls were queued and are "
+                "now revoked. Check redis-server and run again."
             ) from None
         if self._cancelled:
             self.revoke()
@@ -183,6 +225,8 @@ class QueueRun:
             self.pending.clear()
         for key in keys:
             self._finish(key, errors.CancelledError("Stopped before a worker ran this row."))
+        for key in list(self.requests.pending):  # held back by the budget, never queued
+            self._finish(key, errors.CancelledError("Stopped before this row was sent."))
 
     def revoke(self) -> int:
         """Revoke every task not collected yet; returns how many."""
@@ -229,6 +273,7 @@ class QueueRun:
     async def collect(self) -> list[Outcome | None]:
         """Wait for every queued task; outcomes land in ``results`` (and ``on_result``)."""
         last_progress = time.monotonic()
+        await self._top_up()
         while self.pending:
             if self.should_stop is not None and self.should_stop():
                 await asyncio.to_thread(self.stop)
@@ -242,6 +287,7 @@ class QueueRun:
                 if key is not None:
                     self._finish(key, self._outcome(meta))
             await self._watch_tick()
+            await self._top_up()
             now = time.monotonic()
             if done:
                 last_progress = now

@@ -203,3 +203,12 @@ def test_unregister_removes_the_magic(shell):
     finally:
         batch_magic.register(shell)
     assert "llm_batch" in shell.magics_manager.magics["line"]
+
+
+def test_submit_with_max_cost_refuses_a_job_that_could_cost_more(ip, llm):
+    ip.user_ns["prompts"] = [f"capped magic {i}" for i in range(5)]
+    result, out = run(ip, "%llm_batch submit prompts --max-cost 0.000001 --out job")
+    assert not result.success and "BudgetExceededError" in out.stdout + out.stderr
+    assert "job" not in ip.user_ns and llm.stats["batches"].get("created", 0) == 0
+    result, _ = run(ip, "%llm_batch submit prompts --max-cost 1 --out job")
+    assert result.success and isinstance(ip.user_ns["job"], BatchJob)

@@ -244,3 +244,16 @@ def test_interrupt_cancels_the_call_in_one_line_and_keeps_the_previous_answer(ip
     assert isinstance(result.error_in_exec, CellError)
     assert out.stdout.strip() == "KeyboardInterrupt: the call was cancelled."
     assert ip.user_ns["_llm"].text == "earlier"
+
+
+def test_max_cost_refuses_a_cell_that_could_cost_more_and_allows_one_that_fits(ip, sim):
+    import llm_magics
+
+    llm_magics.configure(prices={MODEL: (1000.0, 1000.0)})  # $0.001 a token
+    result, out = run(ip, f"%%llm -m {MODEL} --max-tokens 100 --max-cost 0.05\nBudget me")
+    assert not result.success and isinstance(result.error_in_exec, CellError)
+    assert "BudgetExceededError" in str(result.error_in_exec)
+    assert requests_seen(sim) == 0
+    result, _ = run(ip, f"%%llm -m {MODEL} --max-tokens 100 --max-cost 0.2\nBudget me")
+    assert result.success and ip.user_ns["_llm"].cost_usd <= 0.2
+    assert requests_seen(sim) == 1

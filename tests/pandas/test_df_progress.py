@@ -6,6 +6,7 @@ import io
 
 import pytest
 
+from llm_magics.core.budget import Budget
 from llm_magics.core.engine import CallStats
 from llm_magics.core.progress import (
     FanoutTracker,
@@ -14,6 +15,7 @@ from llm_magics.core.progress import (
     open_progress,
     summary,
 )
+from llm_magics.core.types import Request, Response, Usage
 from llm_magics.errors import ServerError
 from llm_magics.jupyter import progress
 
@@ -112,3 +114,30 @@ def test_outside_a_kernel_progress_is_tqdm_and_disabled_progress_is_nothing():
     reporter = open_progress(FanoutTracker(1))
     assert isinstance(reporter, TqdmProgress)
     reporter.bar.close()
+
+
+def test_a_capped_run_shows_spent_of_cap_and_the_projected_total():
+    budget = Budget(1.0, prices={"m": (1e5, 0.0)})  # $0.10 a prompt token
+    call = Request([{"role": "user", "content": ""}], "m", "u")
+    # A cached answer's old cost counts in the call stats, but this run did not pay it.
+    tracker = FanoutTracker(total=10, stats=CallStats(cost_usd=0.5), budget=budget)
+    for _ in range(2):
+        reserved = budget.try_reserve(call)
+        budget.settle(reserved, call, Response("ok", "m", usage=Usage(1, 0)))
+        tracker.record(object(), live=True)
+    snap = tracker.snapshot()
+    assert (snap["cap_usd"], snap["spent_usd"]) == (1.0, pytest.approx(0.2))
+    assert snap["projected_usd"] == pytest.approx(0.2 + 0.1 * 8)  # $0.10 a row, 8 rows left
+    assert "$0.2000 of $1.0000 cap (~$1.0000 projected)" in summary(snap)
+    widget = progress.FanoutProgress(total=10)
+    widget.update(snap)
+    assert widget.cap_usd == 1.0 and "$0.2000 of $1.0000 cap" in widget._label.value
+    tracker.finish("done")
+    assert "projected" not in summary(tracker.snapshot())  # a finished run has no projection
+
+
+def test_an_uncapped_run_projects_only_once_a_priced_row_was_sent():
+    tracker = FanoutTracker(total=4, stats=CallStats())
+    assert tracker.snapshot()["projected_usd"] is None and tracker.snapshot()["cap_usd"] is None
+    tracker.record(object(), live=True)  # an answer without a price: nothing to project from
+    assert tracker.snapshot()["projected_usd"] is None and "cap" not in summary(tracker.snapshot())

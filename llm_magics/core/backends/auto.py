@@ -48,7 +48,10 @@ def plan_work(work: Work, mode: str = "auto", *, exact: bool = True,
     started for a plan): its cache entries cannot match, so none are counted.
     """
     cache = get_engine().cache_for(work.settings, work.use_cache) if exact else None
-    estimate = estimate_requests(work.requests, model=work.endpoint.model, cache=cache)
+    estimate = estimate_requests(work.requests, model=work.endpoint.model, cache=cache,
+                                 prices=work.settings.prices)
+    if max_cost_usd is None:
+        max_cost_usd = work.settings.max_cost_usd  # the cap a run with these settings keeps
     return decide(estimate, rates_for(work), deadline_s=time_left(work.deadline_at),
                   has_batch_api=work.endpoint.has_batch_api, mode=mode,
                   max_cost_usd=max_cost_usd)

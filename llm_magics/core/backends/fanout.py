@@ -3,8 +3,9 @@
 A fan-out backend (in-process async, the Celery queue) only implements
 ``execute(requests, work, job)``: send ``requests.pending`` and report each
 answer with ``requests.finish``. Everything around it is here, once: the
-tracker and its display, dedupe + cache lookup, the stop marker for rows never
-sent, flushing the cache however the run ends, the final state.
+tracker and its display, dedupe + cache lookup, the run's budget
+(``max_cost_usd``, shared by every call), the stop marker for rows never sent,
+flushing the cache however the run ends, the final state.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from ..budget import Budget
 from ..engine import get_engine
 from ..history.context import tag
 from ..history.record import recorder_for
@@ -36,8 +38,9 @@ class FanoutBackend:
 
     async def start(self, work: Work) -> FanoutJob:
         tag(mode=self.name, job_id=uuid.uuid4().hex[:12])  # the call log's mode and run id
+        budget = Budget.for_run(work.settings, work.requests)  # an unpriced cap fails here
         tracker = FanoutTracker(len(work.requests), stats=work.stats, title=work.title,
-                                deadline_at=work.deadline_at)
+                                deadline_at=work.deadline_at, budget=budget)
         job = FanoutJob(tracker, work.finalize)
         reporter = open_progress(tracker, enabled=work.progress,
                                  on_stop=job.cancel if work.background else None)
@@ -63,7 +66,7 @@ class FanoutBackend:
                     try:
                         cache = get_engine().cache_for(work.settings, work.use_cache)
                         requests = RequestSet(sent, cache=cache, stats=tracker.stats,
-                                              on_result=on_result,
+                                              on_result=on_result, budget=budget,
                                               recorder=recorder_for(work.settings, "async"))
                         if requests.pending:
                             await self.execute(requests, work, job)

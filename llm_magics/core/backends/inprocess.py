@@ -46,24 +46,37 @@ async def send_pending(
     Once ``should_stop()`` is true no new request goes out: calls in flight
     finish (and are cached), the rest come back at once as ``NotSent``. With a
     run's ``deadline_at`` (monotonic), each call's ``deadline_s`` ends with it,
-    and a row whose turn comes after it is a ``DeadlineExceededError`` unsent.
+    and a row whose turn comes after it is a ``DeadlineExceededError`` unsent. With a
+    budget, each call reserves its worst case first; one that cannot fit is a
+    ``BudgetExceededError`` in its rows, unsent.
     """
     queue = list(requests.pending.items())
     position = 0
+    budget = requests.budget
 
     async def worker() -> None:
         nonlocal position
         while position < len(queue):
             key, req = queue[position]
             position += 1
+            # The stop is checked after the budget's wait, which can be long.
+            reserved = 0.0 if budget is None else await budget.reserve(req)
             if should_stop is not None and should_stop():
+                if budget is not None and reserved is not None:
+                    budget.settle(reserved, req, None)  # released, nothing spent
                 requests.finish(key, NotSent("Stopped before this row was sent."), counted=True)
                 continue
+            if budget is not None and reserved is None:
+                requests.finish(key, budget.refusal(req))
+                continue
             if deadline_at is not None and time.monotonic() >= deadline_at:
+                if budget is not None:
+                    budget.settle(reserved, req, None)  # released, nothing spent
                 requests.finish(key, missed_error())
                 continue
+            outcome: Outcome = errors.CancelledError("Stopped while this row was sent.")
             try:
-                outcome: Outcome = await engine.complete(
+                outcome = await engine.complete(
                     req, endpoint, within_deadline(settings, deadline_at), stats=requests.stats,
                     use_cache=use_cache, looked_up=True,
                 )
@@ -72,6 +85,9 @@ async def send_pending(
             except Exception as err:  # noqa: BLE001 - a bad row must not sink the fan-out
                 requests.stats.failed += 1
                 outcome = errors.LLMError(f"Unexpected {type(err).__name__}: {err}")
+            finally:
+                if budget is not None:
+                    budget.settle(reserved, req, outcome)
             requests.finish(key, outcome, counted=True)
 
     width = endpoint.workers_for(concurrency or settings.concurrency)

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ... import errors
+from ..cost import Prices
 from ..endpoint import NO_KEY, OPENAI_HOST, Endpoint
 from ..jobstore import JobRecord, JobStore, get_store
 from ..loop_thread import on_loop, run_sync, sync_twin
@@ -185,7 +186,8 @@ class BatchJob:
                 f"{summary.total:,} done): job.wait() waits for it. The batches keep running "
                 "on the server either way."
             )
-        return await asyncio.to_thread(outcomes_of, self._store, self.record)
+        return await asyncio.to_thread(outcomes_of, self._store, self.record,
+                                       self._settings.prices)
 
     def errors(self) -> dict[int, errors.LLMError]:
         """Input position -> error, for the inputs that got no answer."""
@@ -234,13 +236,17 @@ class BatchJob:
         return f"<BatchJob {self._id} {state}>"
 
 
-def outcomes_of(store: JobStore, record: JobRecord) -> list[Outcome | None]:
-    """The stored results in input order; identical inputs share one ``Response`` object."""
+def outcomes_of(store: JobStore, record: JobRecord,
+                prices: Prices | None = None) -> list[Outcome | None]:
+    """The stored results in input order; identical inputs share one ``Response`` object.
+
+    ``prices`` are the user's (the ``prices`` setting), winning over the table."""
     with gc_paused():
-        return _outcomes_of(store, record)
+        return _outcomes_of(store, record, prices)
 
 
-def _outcomes_of(store: JobStore, record: JobRecord) -> list[Outcome | None]:
+def _outcomes_of(store: JobStore, record: JobRecord,
+                 prices: Prices | None) -> list[Outcome | None]:
     positions = store.positions(record.id)
     records = store.records(record.id)
     parsed: dict[str, Outcome] = {}
@@ -254,8 +260,8 @@ def _outcomes_of(store: JobStore, record: JobRecord) -> list[Outcome | None]:
             outcome = parsed.get(entry)
             if outcome is None:
                 raw = records.get(entry)
-                outcome = (outcome_from_record(json.loads(raw), record.model, record.base_url)
-                           if raw else errors.ServerError(
+                outcome = (outcome_from_record(json.loads(raw), record.model, record.base_url,
+                                               prices) if raw else errors.ServerError(
                                f"No result was stored for {entry}; job.retry_failed() resends it."))
                 parsed[entry] = outcome
             out.append(outcome)

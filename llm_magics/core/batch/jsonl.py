@@ -32,7 +32,7 @@ from typing import Any
 
 from ... import errors
 from ..answer import response_from_body
-from ..cost import cost_usd, price_of
+from ..cost import Prices, cost_usd, price_of
 from ..types import Outcome, Request, Response, Usage
 from .constants import BATCH_ENDPOINT, CUSTOM_ID_HASH_CHARS
 
@@ -47,7 +47,7 @@ __all__ = [
     "synthetic_record",
     "error_for_status",
     "gc_paused",
-    "prices",
+    "line_prices",
 ]
 
 _SEPARATORS = (",", ":")
@@ -127,8 +127,8 @@ class LineResult:
     sync_cost_usd: float | None = None
 
 
-def read_record(record: dict[str, Any], default_model: str, raw: str | None = None
-                ) -> LineResult:
+def read_record(record: dict[str, Any], default_model: str, raw: str | None = None, *,
+                prices: Prices | None = None) -> LineResult:
     """Judge one output/error record and price it (batch and sync) from its usage."""
     custom_id = record["custom_id"]
     text = raw if raw is not None else _ENCODE(record)
@@ -142,7 +142,7 @@ def read_record(record: dict[str, Any], default_model: str, raw: str | None = No
     usage = body.get("usage") or {}
     prompt = int(usage.get("prompt_tokens") or 0)
     completion = int(usage.get("completion_tokens") or 0)
-    batch_cost, sync_cost = prices(default_model, Usage(prompt, completion))
+    batch_cost, sync_cost = line_prices(default_model, Usage(prompt, completion), prices)
     return LineResult(custom_id, True, text, prompt, completion, batch_cost, sync_cost)
 
 
@@ -151,12 +151,15 @@ def _priced(model: str) -> bool:
     return price_of(model) is not None
 
 
-def prices(model: str, usage: Usage) -> tuple[float | None, float | None]:
+def line_prices(model: str, usage: Usage, prices: Prices | None = None
+                ) -> tuple[float | None, float | None]:
     """``(batch, sync)`` cost of one answer, by the model that was asked for (as the engine
-    prices sync calls; the answer may name a dated snapshot). Unknown price: ``None``."""
-    if not _priced(model):
+    prices sync calls; the answer may name a dated snapshot). Unknown price: ``None``.
+    ``prices`` are the user's (the ``prices`` setting)."""
+    if not _priced(model) and price_of(model, prices) is None:
         return None, None
-    return cost_usd(model, usage, batch=True), cost_usd(model, usage)
+    return cost_usd(model, usage, batch=True, prices=prices), cost_usd(model, usage,
+                                                                        prices=prices)
 
 
 def synthetic_record(custom_id: str, code: str, message: str) -> dict[str, Any]:
@@ -195,7 +198,8 @@ _NOT_RUN: dict[str, tuple[type[errors.LLMError], str]] = {
 }
 
 
-def outcome_from_record(record: dict[str, Any], model: str, base_url: str) -> Outcome:
+def outcome_from_record(record: dict[str, Any], model: str, base_url: str,
+                        prices: Prices | None = None) -> Outcome:
     """A stored record back to the value in its row: a ``Response`` or an ``LLMError``."""
     if "cached" in record:
         return Response.from_dict(record["cached"], cached=True)
@@ -206,7 +210,7 @@ def outcome_from_record(record: dict[str, Any], model: str, base_url: str) -> Ou
         body = response.get("body")
         if status < 400 and not error and isinstance(body, dict):
             result = response_from_body(body, _proto(model, base_url), 0.0)
-            result.cost_usd = prices(model, result.usage)[0]
+            result.cost_usd = line_prices(model, result.usage, prices)[0]
             return result
         return error_for_status(status, _server_message(body), response.get("request_id"))
     code = error.get("code") if isinstance(error, dict) else None

@@ -155,7 +155,8 @@ async def _not_submitted(ctx: JobContext, custom_ids: list[str], why: str) -> No
     """Give lines that never reached a batch an error, so the job can end (and be retried)."""
     if custom_ids:
         await asyncio.to_thread(ctx.store.store_results, ctx.job.id, [
-            read_record(synthetic_record(cid, "not_submitted", why), ctx.job.model)
+            read_record(synthetic_record(cid, "not_submitted", why), ctx.job.model,
+                        prices=ctx.settings.prices)
             for cid in custom_ids])
 
 
@@ -246,7 +247,7 @@ def _read_records(ctx: JobContext, batch: BatchRecord, contents: list[bytes]) ->
     out: list[LineResult] = []
     for cid in ctx.store.lines_in(ctx.job.id, batch.id):
         record, raw = by_id.get(cid) or (synthetic_record(cid, *missing), None)
-        out.append(read_record(record, ctx.job.model, raw))
+        out.append(read_record(record, ctx.job.model, raw, prices=ctx.settings.prices))
     return out
 
 
@@ -275,7 +276,8 @@ def _cache_answers(ctx: JobContext, results: list[LineResult]) -> None:
     for r in ok:
         key = keys.get(r.custom_id)
         if key:
-            outcome = outcome_from_record(json.loads(r.record), ctx.job.model, ctx.job.base_url)
+            outcome = outcome_from_record(json.loads(r.record), ctx.job.model, ctx.job.base_url,
+                                          ctx.settings.prices)
             if not isinstance(outcome, errors.LLMError):
                 cache.put(key, outcome)
     cache.flush()

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ... import errors
+from ..budget import check_batch
 from ..endpoint import Endpoint
 from ..history.context import default_face
 from ..history.record import recorder_for
@@ -155,6 +156,8 @@ async def asubmit_requests(
     async def run() -> BatchJob:
         prepared = await asyncio.to_thread(prepare_lines, requests, max_bytes=limits.max_bytes,
                                            settings=settings if use else None)
+        check_batch(settings, requests, {key for cid, _, key in prepared.lines
+                                         if key is not None and cid in prepared.cached})
         return await _start(prepared, settings=settings, endpoint=endpoint, model=endpoint.model,
                             use_cache=use, metadata=metadata, index_labels=index_labels,
                             limits=limits, finalize=finalize)
@@ -219,6 +222,8 @@ submit_prompts = sync_twin(
     response cache are not sent again (``cache=False`` sends everything).
     ``None`` prompts send nothing and get ``None``; ``index_labels`` (row labels)
     are stored with the job; ``metadata`` goes to the server's batch metadata.
+    With ``max_cost_usd=``, a job whose worst case at batch prices could pass
+    the cap is not submitted (``BudgetExceededError``); cached rows are free.
     """)
 
 
@@ -271,6 +276,8 @@ async def asubmit_jsonl(source: str | Path | bytes, *, metadata: dict[str, Any] 
     call = await resolve_call(options, "batch")
     prepared = _read_jsonl_input(source)
     model = _first_model(prepared) or call.endpoint.model
+    if call.settings.max_cost_usd is not None:
+        check_batch(call.settings, _line_requests(prepared, model, call.endpoint.base_url), set())
     return await on_loop(_start(
         prepared, settings=call.settings, endpoint=call.endpoint, model=model, use_cache=False,
         metadata=metadata, index_labels=None, limits=limits or Limits(), finalize=None))
@@ -282,6 +289,21 @@ submit_jsonl = sync_twin(
 
         >>> job = submit_jsonl("requests.jsonl")       # doctest: +SKIP
     """)
+
+
+def _line_requests(prepared: Prepared, model: str, base_url: str) -> list[Request]:
+    """The chat requests a batch file holds, so a cap can price their worst case."""
+    out = []
+    for _, line, _ in prepared.lines:
+        body = json.loads(line).get("body")
+        messages = body.get("messages") if isinstance(body, dict) else None
+        if not isinstance(messages, list):
+            raise errors.ConfigurationError(
+                "max_cost_usd can only be kept for chat completion lines (a body with "
+                "'messages'); drop max_cost_usd to submit this file.")
+        params = {k: v for k, v in body.items() if k not in ("model", "messages")}
+        out.append(Request(messages, body.get("model") or model, base_url, params))
+    return out
 
 
 def _first_model(prepared: Prepared) -> str | None:

@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
-from ..cost import price_of
+from ..cost import format_money, price_of
 from ..jobs import JobCounts
 from ..jobstore import BatchRecord, JobRecord, JobStore
 from ..progress import format_duration
@@ -88,11 +88,6 @@ class JobSummary(JobCounts):
         return data
 
 
-def format_money(value: float | None) -> str:
-    """``$1.2346``, ``$0.000027``; ``$?`` for an unknown price (an unknown price is not free)."""
-    if value is None:
-        return "$?"
-    return f"${value:,.4f}" if abs(value) >= 0.01 or value == 0 else f"${value:.6f}"
 
 
 def job_state(batches: list[BatchRecord], failed_by_batch: dict[str | None, int],
