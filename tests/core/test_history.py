@@ -230,3 +230,11 @@ def test_without_pandas_history_says_what_to_install():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, env=on_repo_path(without_settings()))
     assert 'pip install "llm-exec-magics[pandas]"' in out.stdout, out.stderr
+
+
+def test_rows_refused_by_the_budget_were_never_sent_and_have_no_row(log_path):
+    first = llm_magics.complete("within budget")
+    capped = llm_magics.map(["over budget 1", "over budget 2"], max_cost_usd=1e-9)
+    assert all(isinstance(r, errors.BudgetExceededError) for r in capped)
+    frame = llm_magics.history()
+    assert frame.answer.tolist() == [first.text]

@@ -16,7 +16,7 @@ import logging
 import time
 from urllib.parse import urlsplit
 
-from ...errors import CancelledError
+from ...errors import BudgetExceededError, CancelledError
 from ..settings import Settings
 from ..types import Request, Response
 from . import tracing
@@ -26,6 +26,8 @@ from .log import CallLog, get_call_log
 __all__ = ["Recorder", "recorder_for", "record"]
 
 log = logging.getLogger("llm_magics.history")
+
+_NEVER_SENT = (CancelledError, BudgetExceededError)
 
 
 @functools.lru_cache(maxsize=64)
@@ -112,8 +114,8 @@ def record(recorder: Recorder | None, request: Request,
            outcome: Response | BaseException) -> None:
     """One row for ``outcome`` (an answer, the error it ended with, or the interrupt that
     stopped it in flight); nothing without a recorder, and nothing for a request that was
-    never sent (``errors.CancelledError``: stopped before it went out)."""
-    if recorder is None or isinstance(outcome, CancelledError):
+    never sent (stopped before it went out, or refused by ``max_cost_usd``)."""
+    if recorder is None or isinstance(outcome, _NEVER_SENT):
         return
     if isinstance(outcome, Response):
         recorder.answer(request, outcome)
