@@ -31,12 +31,14 @@ if TYPE_CHECKING:  # imported lazily below, so `python -m llm_magics.server.sim`
     from .core.settings import Settings, configure
     from .core.types import Response, Usage
     from .errors import LLMError
+    from .pandas.history import history
 
 _LAZY = {
     "errors": ("llm_magics.errors", None),
     "batch": ("llm_magics.batch", None),
     "LLMError": ("llm_magics.errors", "LLMError"),
     "CallStats": ("llm_magics.core.engine", "CallStats"),
+    "history": ("llm_magics.pandas.history", "history"),
     "Settings": ("llm_magics.core.settings", "Settings"),
     "configure": ("llm_magics.core.settings", "configure"),
     "Response": ("llm_magics.core.types", "Response"),
@@ -63,7 +65,14 @@ def __getattr__(name: str) -> Any:
         module_name, attr = _LAZY[name]
     except KeyError:
         raise AttributeError(f"module 'llm_magics' has no attribute {name!r}") from None
-    module = import_module(module_name)
+    try:
+        module = import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name != "pandas":
+            raise
+        raise ImportError(f"llm_magics.{name} needs pandas: pip install "
+                          '"llm-exec-magics[pandas]" (`llm-magics history --json` reads the call '
+                          "log without it).") from err
     value = module if attr is None else getattr(module, attr)
     globals()[name] = value
     return value
@@ -85,6 +94,7 @@ __all__ = [
     "plan",
     "configure",
     "status",
+    "history",
     "Response",
     "Usage",
     "Settings",

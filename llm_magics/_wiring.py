@@ -9,6 +9,7 @@ extra that is not installed costs nothing until it is asked for.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from . import errors
@@ -58,6 +59,20 @@ def _progress_widget(tracker: Any, on_stop: Any) -> Any:
     return show_widget(tracker, on_stop)
 
 
+def _cell_number() -> int | None:
+    """The running cell's ``In [n]`` when IPython is already loaded (never imported here).
+
+    Read from the input history, which every IPython stores before running a cell:
+    ``execution_count`` is already ``n + 1`` during the cell on IPython 9, still ``n`` on 8.
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return None
+    inputs = getattr(getattr(shell, "history_manager", None), "input_hist_raw", None)
+    return len(inputs) - 1 if inputs else getattr(shell, "execution_count", None)
+
+
 def install() -> None:
     registry.register_backend("async", _in_process)
     registry.register_backend("batch", _batch)
@@ -65,3 +80,4 @@ def install() -> None:
     registry.register_backend("auto", _auto)
     registry.register_default_provider(_embedded_model)
     registry.register_notebook_display(_progress_widget)
+    registry.register_cell_counter(_cell_number)

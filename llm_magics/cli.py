@@ -19,6 +19,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "local": ("llm_magics.local", "start, stop or show the embedded local model server"),
     "quickstart": ("llm_magics.quickstart", "execute notebooks/quickstart.ipynb, write HTML"),
     "jobs": ("llm_magics.batch", "list batch jobs from the job store (survives restarts)"),
+    "history": ("llm_magics.history_cli", "spend, tokens and errors from the call log (--json)"),
     "serve": ("llm_magics.server.gateway",
               "OpenAI-compatible gateway: shared limits, cache, SSE, Batch API for any server"),
     "worker": ("llm_magics.queue.worker", "run a Celery worker for mode='queue' (needs Redis)"),

@@ -1,4 +1,4 @@
-"""Shared fixtures: every test gets its own cache/job files and no configured settings.
+"""Shared fixtures: every test gets its own cache/job/history files and no configured settings.
 
 The simulator fixtures (``shared_sim``, ``sim``) come from ``tests.support.fixtures``.
 """
@@ -21,6 +21,7 @@ def isolated_settings(tmp_path, monkeypatch):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LLM_MAGICS_CACHE_PATH", str(tmp_path / "cache.sqlite"))
     monkeypatch.setenv("LLM_MAGICS_JOBSTORE_PATH", str(tmp_path / "jobs.sqlite"))
+    monkeypatch.setenv("LLM_MAGICS_HISTORY_PATH", str(tmp_path / "history.sqlite"))
     settings_mod.reset()
     yield
     settings_mod.reset()

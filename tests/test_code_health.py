@@ -53,7 +53,7 @@ def test_public_api_is_pinned():
 
     assert sorted(llm_magics.__all__) == sorted([
         "complete", "acomplete", "stream", "astream", "map", "amap", "plan", "configure", "status",
-        "Response", "Usage", "Settings", "CallStats", "TextStream", "AsyncTextStream",
+        "history", "Response", "Usage", "Settings", "CallStats", "TextStream", "AsyncTextStream",
         "LLMError", "errors", "batch", "load_ipython_extension", "unload_ipython_extension",
     ])
     for name in llm_magics.__all__:

@@ -223,7 +223,7 @@ def configuration_page() -> str:
 
 
 # -- magics ----------------------------------------------------------------------------------
-MAGICS = ("llm", "llm_stream", "llm_config", "llm_batch")
+MAGICS = ("llm", "llm_stream", "llm_config", "llm_batch", "llm_history")
 
 
 def _help_texts() -> dict[str, str]:
@@ -257,6 +257,8 @@ def magics_page() -> str:
         "llm_stream": "Cell magic: stream the answer into a live widget (or plain text).",
         "llm_config": "Line magic: show the settings (key masked), or set them.",
         "llm_batch": "Line magic: submit to the Batch API and follow jobs.",
+        "llm_history": "Line magic: spend, tokens and errors from the call log "
+                       "([guide](../guides/history.md)).",
         "llm_chat": "Line magic: see or clear the conversation of `--chat` cells.",
     }
     parts = ["# Magics reference", "", _GENERATED_NOTE,
@@ -315,7 +317,7 @@ def python_api_page() -> str:
              "[Troubleshooting](../troubleshooting.md#event-loops)).", ""]
     parts.append("## `llm_magics`\n")
     for name in ("complete", "acomplete", "stream", "astream", "map", "amap", "configure",
-                 "status"):
+                 "status", "history"):
         parts.append(_entry(f"llm_magics.{name}", getattr(llm_magics, name)))
     for name in ("Response", "Usage", "TextStream", "CallStats"):
         parts.append(f"### `llm_magics.{name}`\n\n{_doc(getattr(llm_magics, name))}")

@@ -22,6 +22,7 @@ from .backends import Work
 from .backends.auto import plan_work
 from .deadline import deadline_at
 from .engine import CallStats, get_engine
+from .history.context import default_face
 from .loop_thread import in_loop_thread, on_loop, submit, sync_twin
 from .pipeline import DEFAULT_MODE, build_requests, plan_call, prepare, resolve_call, start
 from .planner import Plan
@@ -58,6 +59,7 @@ def _one_call(
 
 
 async def _complete(prompt_or_messages, system, priority, use_cache, options) -> Response:
+    default_face("complete")
     call = await resolve_call(options)
     request = prepare(prompt_or_messages, call, system=system, priority=priority)
     return await get_engine().complete(request, call.endpoint, call.settings, use_cache=use_cache)
@@ -85,6 +87,7 @@ _END = object()
 async def _produce(prompt_or_messages, system, priority, use_cache, options, emit) -> None:
     """Run a stream on the core loop thread, handing each item to ``emit`` (thread-safe)."""
     try:
+        default_face("stream")
         call = await resolve_call(options)
         request = prepare(prompt_or_messages, call, system=system, priority=priority)
         async for item in get_engine().stream(request, call.endpoint, call.settings,
@@ -243,6 +246,7 @@ astream = _stream_face(AsyncTextStream, "astream",
 # -- fan-out ---------------------------------------------------------------------------------
 async def _amap(prompts, system, priority, use_cache, concurrency, stats, on_result, options,
                 mode, ends, pack) -> list[Outcome]:
+    default_face("map")
     call = await resolve_call(options, mode)
     work = Work(build_requests(prompts, call, system=system, priority=priority),
                 call.settings, call.endpoint, use_cache=use_cache, concurrency=concurrency,

@@ -13,6 +13,7 @@ __all__ = [
     "CACHE_RETRY_AFTER_S",
     "CACHE_MAX_HELD_ROWS",
     "CACHE_WRITER_IDLE_S",
+    "HISTORY_PRUNE_EVERY_S",
     "JOBSTORE_BUSY_TIMEOUT_S",
     "MIN_SECRET_CHARS",
     "MAX_JSON_DEPTH",
@@ -132,3 +133,8 @@ BUDGET_COMPLETION_BOUND = 1024
 """Answer tokens a call without ``max_tokens`` is assumed to take at most, when ``max_cost_usd``
 reserves its worst case. Long enough for most answers, short enough that a small cap still lets
 calls run side by side; a request with ``max_tokens`` is bounded by that instead, exactly."""
+
+# -- call log ------------------------------------------------------------------------------------
+HISTORY_PRUNE_EVERY_S = 600.0
+"""How often the call log's writer drops rows past the retention (age, row count): pruning
+on every commit would cost a scan per second, never would let the file grow unbounded."""

@@ -15,6 +15,7 @@ everything the call waits for, both on the event loop. Only finished answers
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from .budget import check_call
 from .chat_stream import chunk_reader, open_chat_stream, read_until_text
 from .constants import RATE_LIMIT_PAUSE_S
 from .endpoint import Endpoint
+from .history.record import Recorder, record, recorder_for
 from .policy.breaker import CircuitBreaker
 from .policy.cache import ResponseCache, get_cache
 from .policy.limiter import Permit, RateLimiter
@@ -146,6 +148,7 @@ class Engine:
         stats: CallStats,
         call: Callable[[RateLimiter], Any],
         deadline: Deadline,
+        recorder: Recorder | None = None,
     ) -> Any:
         breaker = self.breaker_for(endpoint, settings)
         limiter = self.limiter_for(endpoint, settings)
@@ -156,6 +159,8 @@ class Engine:
                 if attempt.retry_state.attempt_number > 1:
                     stats.retries += 1
                     self.totals.retries += 1
+                    if recorder is not None:
+                        recorder.retries += 1
                 breaker.before_call()
                 try:
                     permit = (await within(limiter.acquire(estimate, request.priority),
@@ -220,10 +225,12 @@ class Engine:
         """``looked_up=True``: the caller already missed the cache for this request."""
         stats = stats if stats is not None else CallStats()
         deadline = Deadline(settings.deadline_s)
+        recorder = recorder_for(settings, "sync")
         cache = self.cache_for(settings, use_cache)
         key = request.cache_key() if cache is not None else ""
         if cache is not None and not looked_up and (hit := cache.get(key)) is not None:
             stats.add_response(hit)
+            record(recorder, request, hit)
             return hit
         check_call(request, settings)  # a cached answer is free; a new one must fit the cap
         body = _wire_body(request, endpoint)
@@ -237,15 +244,21 @@ class Engine:
             return response, response.usage
 
         try:
-            response = await self._attempts(request, endpoint, settings, stats, call, deadline)
-        except errors.LLMError:
+            response = await self._attempts(request, endpoint, settings, stats, call, deadline,
+                                            recorder)
+        except errors.LLMError as err:
             stats.failed += 1
             self.totals.failed += 1
+            record(recorder, request, err)
+            raise
+        except asyncio.CancelledError as err:  # interrupted in flight: on record as cancelled
+            record(recorder, request, err)
             raise
         stats.add_response(response)
         self.totals.add_response(response)
         if cache is not None and response.finish_reason:
             cache.put(key, response)
+        record(recorder, request, response)
         return response
 
     @staticmethod
@@ -271,10 +284,12 @@ class Engine:
         """
         stats = stats if stats is not None else CallStats()
         deadline = Deadline(settings.deadline_s)
+        recorder = recorder_for(settings, "stream")
         cache = self.cache_for(settings, use_cache)
         key = request.cache_key() if cache is not None else ""
         if cache is not None and (hit := cache.get(key)) is not None:
             stats.add_response(hit)
+            record(recorder, request, hit)
             yield hit.text
             yield hit
             return
@@ -292,10 +307,12 @@ class Engine:
 
         try:
             reader, progress = await self._attempts(request, endpoint, settings, stats,
-                                                    open_until_first_text, deadline)
-        except errors.LLMError:
-            stats.failed += 1
-            self.totals.failed += 1
+                                                    open_until_first_text, deadline, recorder)
+        except (errors.LLMError, asyncio.CancelledError) as err:
+            if isinstance(err, errors.LLMError):
+                stats.failed += 1
+                self.totals.failed += 1
+            record(recorder, request, err)
             raise
         ttft = time.perf_counter() - started
         try:
@@ -310,12 +327,12 @@ class Engine:
         except errors.LLMError as err:
             stats.failed += 1
             self.totals.failed += 1
-            partial = progress.text
-            raise errors.StreamInterruptedError(
-                f"The stream broke after {len(partial)} characters ({err.message}). "
-                "The partial text is kept; run again for a full answer.",
-                partial_text=partial,
-            ) from None
+            broken = _interrupted(err, progress.text)
+            record(recorder, request, broken)
+            raise broken from None
+        except (GeneratorExit, asyncio.CancelledError) as err:  # the consumer stopped early
+            record(recorder, request, err)
+            raise
         finally:
             await reader.aclose()
         response = progress.response(request, latency_s=time.perf_counter() - started,
@@ -324,7 +341,14 @@ class Engine:
         self.totals.add_response(response)
         if cache is not None and reader.done:
             cache.put(key, response)
+        record(recorder, request, response)
         yield response
+
+
+def _interrupted(err: errors.LLMError, partial: str) -> errors.StreamInterruptedError:
+    return errors.StreamInterruptedError(
+        f"The stream broke after {len(partial)} characters ({err.message}). "
+        "The partial text is kept; run again for a full answer.", partial_text=partial)
 
 
 def _wire_body(request: Request, endpoint: Endpoint, *, stream: bool = False) -> dict[str, Any]:

@@ -24,10 +24,11 @@ from typing import Any, Protocol
 from .. import errors
 from .endpoint import Endpoint
 from .engine import CallStats
+from .history import context
 from .jobs import Job
 from .packing import pack_size
 from .providers import needs_provider, planning_endpoint
-from .registry import get_backend
+from .registry import current_cell, get_backend
 from .request_fields import request_params
 from .settings import FIELDS, Settings, resolve
 from .types import Messages, Priority, Request, to_messages
@@ -106,6 +107,7 @@ async def resolve_call(options: dict[str, Any], mode: str = DEFAULT_MODE) -> Cal
     backend = get_backend(mode)
     setting_args, params = split_options(options)
     settings = resolve(**setting_args)
+    _tag_cell()
     if needs_provider(settings):
         # A provider may start a model: seconds of blocking, kept off the loop.
         endpoint = await asyncio.to_thread(backend.endpoint_for, settings)
@@ -166,6 +168,7 @@ async def start(work: Work, mode: str = DEFAULT_MODE) -> Job:
     """Hand ``work`` to the backend for ``mode``; its handle comes back without waiting."""
     backend: Backend = get_backend(mode)
     check_pack(work, backend)
+    _tag_cell()
     return await backend.start(work)
 
 
@@ -194,3 +197,9 @@ def hands_back_at_once(job: Job, mode: str) -> bool:
     """
     plan = getattr(job, "plan", None)
     return bool(get_backend(plan.choice if plan is not None else mode).returns_at_once)
+
+
+def _tag_cell() -> None:
+    """The call log says which notebook cell made a call: the one running when it started."""
+    if context.current().cell is None:
+        context.tag(cell=current_cell())

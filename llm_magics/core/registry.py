@@ -19,6 +19,7 @@ from .. import errors
 __all__ = [
     "register_backend", "get_backend", "backend_names", "register_default_provider",
     "default_provider", "register_notebook_display", "notebook_display",
+    "register_cell_counter", "current_cell",
 ]
 
 _lock = threading.Lock()
@@ -94,3 +95,23 @@ def register_notebook_display(factory: Callable[..., Any] | None) -> None:
 
 def notebook_display() -> Callable[..., Any] | None:
     return _display
+
+
+# -- which notebook cell is running (the call log attributes calls to it) ------------------------
+_cell_counter: Callable[[], int | None] | None = None
+
+
+def register_cell_counter(counter: Callable[[], int | None] | None) -> None:
+    """``counter()`` is the running cell's execution count, or ``None`` outside a notebook."""
+    global _cell_counter
+    _cell_counter = counter
+
+
+def current_cell() -> int | None:
+    counter = _cell_counter
+    if counter is None:
+        return None
+    try:
+        return counter()
+    except Exception:  # noqa: BLE001 - a notebook detail never fails a call
+        return None

@@ -23,6 +23,7 @@ from typing import Protocol
 from .. import errors
 from .budget import Budget
 from .engine import CallStats
+from .history.record import Recorder, record
 from .policy.cache import ResponseCache
 from .types import Outcome, Request, Response
 
@@ -60,10 +61,14 @@ class RequestSet:
         stats: CallStats | None = None,
         on_result: OnResult | None = None,
         budget: Budget | None = None,
+        recorder: Recorder | None = None,
     ) -> None:
         self.stats = stats if stats is not None else CallStats()
         self.budget = budget
         self.cache = cache
+        self.recorder = recorder
+        """Records answers that did not come through this process's engine (the cache's, the
+        queue's): the engine records the calls it makes itself."""
         self.on_result = on_result
         self.results: list[Outcome | None] = [None] * len(requests)
         self.groups: dict[str, list[int]] = {}
@@ -104,10 +109,13 @@ class RequestSet:
 
         ``store=True`` also writes an answer to the cache (backends whose calls
         ran elsewhere); ``counted=True`` when the caller's stats already hold it
-        (the engine counts what it runs).
+        (the engine counts and records what it runs).
         """
-        if self.pending.pop(key, None) is None:
+        request = self.pending.pop(key, None)
+        if request is None:
             return  # already finished (a late duplicate answer)
+        if not counted:
+            record(self.recorder, request, outcome)
         if isinstance(outcome, Response):
             if not counted:
                 self.stats.add_response(outcome)
@@ -129,3 +137,4 @@ class RequestSet:
     def __repr__(self) -> str:
         return (f"<RequestSet {len(self.results)} inputs, {len(self.unique)} distinct, "
                 f"{len(self.hits)} cached, {len(self.pending)} to send>")
+

@@ -102,6 +102,28 @@ class Settings(BaseModel):
         default_factory=lambda: _state_dir() / "jobs.sqlite",
         description="SQLite file recording batch jobs, so they survive kernel restarts.",
     )
+    history: bool = Field(
+        True, description="Record every call (model, tokens, cost, latency, status, cell) in "
+        "the call log; `llm_magics.history()` and `%llm_history` read it."
+    )
+    history_text: bool = Field(
+        True, description="Keep the messages sent and the answer text in the call log."
+    )
+    history_path: Path = Field(
+        default_factory=lambda: _state_dir() / "history.sqlite",
+        description="SQLite file for the call log (private to the user, like the cache).",
+    )
+    history_max_age_days: float | None = Field(
+        90.0, gt=0, description="Call-log rows older than this are dropped (None: kept)."
+    )
+    history_max_rows: int | None = Field(
+        1_000_000, ge=1, description="The call log keeps at most this many newest rows "
+        "(about 1 kB each without text; None: no bound)."
+    )
+    trace_text: bool = Field(
+        False, description="Put prompt and answer text on OpenTelemetry spans (off: spans "
+        "carry model, tokens, cost and timing only)."
+    )
     redis_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Redis URL for the Celery queue and shared limits."
     )

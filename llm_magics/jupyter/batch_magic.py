@@ -29,6 +29,7 @@ from IPython.display import display
 
 from ..core.batch import BatchJob, JobSummary, get_job, jobs, submit_prompts
 from ..core.batch.summary import format_money
+from ..core.history.context import as_face
 from ..core.progress import format_duration
 from ..errors import LLMError, TemplateError
 from .cell_error import CellError
@@ -101,12 +102,13 @@ class BatchMagics(Magics):
             raise UsageError("Name the prompts: %llm_batch submit VAR (a list, a Series, or a "
                              "DataFrame with --template).")
         prompts, labels = prompts_from(self._value(args.target), args.template, args.target)
-        job = submit_prompts(
-            prompts, model=args.model, system=args.system,
-            cache=False if args.no_cache else None, index_labels=labels,
-            max_cost_usd=args.max_cost,
-            metadata={"source": f"%llm_batch submit {args.target}"},
-        )
+        with as_face("magic"):
+            job = submit_prompts(
+                prompts, model=args.model, system=args.system,
+                cache=False if args.no_cache else None, index_labels=labels,
+                max_cost_usd=args.max_cost,
+                metadata={"source": f"%llm_batch submit {args.target}"},
+            )
         if args.out:
             self.shell.user_ns[args.out] = job
         summary = job.summary()

@@ -20,7 +20,7 @@ __all__ = ["load", "unload", "magics_for"]
 
 _MAGIC_NAMES = {
     "cell": ("llm", "llm_stream"),
-    "line": ("llm", "llm_stream", "llm_config", "llm_chat"),  # %llm --help
+    "line": ("llm", "llm_stream", "llm_config", "llm_chat", "llm_history"),  # %llm --help
 }
 def magics_for(shell: Any) -> LLMMagics | None:
     """The LLMMagics instance loaded into ``shell`` (tests and tools), if any."""
@@ -36,6 +36,7 @@ def load(shell: Any) -> LLMMagics:
     shell.events.register("pre_run_cell", magics.pending.before_cell)
     shell.ast_transformers.append(magics.gate)
     shell.register_magic_function(_batch_stub(shell), magic_kind="line", magic_name="llm_batch")
+    shell.register_magic_function(_history_stub, magic_kind="line", magic_name="llm_history")
     loaded[id(shell)] = magics
     return magics
 
@@ -58,6 +59,13 @@ def unload(shell: Any) -> None:
     if batch is not None:
         batch.unregister(shell)
     shell.magics_manager.magics["line"].pop("llm_batch", None)
+
+
+def _history_stub(line: str) -> Any:
+    """%llm_history [--since 1h] [--by cell|model|day|mode|face] [--text] (loads on first use)."""
+    from .history_magic import llm_history
+
+    return llm_history(line)
 
 
 def _batch_stub(shell: Any) -> Any:

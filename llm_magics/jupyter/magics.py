@@ -27,6 +27,7 @@ from IPython.display import display
 from traitlets import Bool, Enum, Float, Integer, Unicode, observe
 
 from ..core import settings as settings_mod
+from ..core.history.context import as_face
 from ..core.types import to_messages
 from ..errors import LLMError
 from .cell_error import CellError
@@ -148,12 +149,13 @@ class LLMMagics(Magics):
 
         try:
             prompt, messages = self._messages(args, cell)
-            response = complete(
-                messages, model=args.model, priority="interactive",
-                cache=False if args.no_cache else None,
-                temperature=args.temperature, max_tokens=args.max_tokens,
-                max_cost_usd=args.max_cost,
-            )
+            with as_face("magic"):
+                response = complete(
+                    messages, model=args.model, priority="interactive",
+                    cache=False if args.no_cache else None,
+                    temperature=args.temperature, max_tokens=args.max_tokens,
+                    max_cost_usd=args.max_cost,
+                )
         except LLMError as err:
             raise CellError.from_error(err) from None
         except KeyboardInterrupt:

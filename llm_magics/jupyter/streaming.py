@@ -38,6 +38,7 @@ from typing import Any
 
 from ..core import loop_thread
 from ..core.engine import get_engine
+from ..core.history.context import tag
 from ..core.pipeline import prepare, resolve_call
 from ..core.tokens import estimate_prompt_tokens
 from ..core.types import Response, Usage
@@ -249,6 +250,7 @@ class StreamRun:
         try:
             if self._stop_reason:  # stopped before the loop got to it
                 raise asyncio.CancelledError
+            tag(face="magic")  # this task is the %%llm_stream cell's own
             call = await resolve_call(self.options)
             self.model = call.endpoint.model
             request = prepare(self.messages, call, priority="interactive")

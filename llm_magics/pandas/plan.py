@@ -18,6 +18,7 @@ import pandas as pd
 
 from .. import errors
 from ..core.backends import Work, get_backend
+from ..core.history.context import as_face
 from ..core.loop_thread import run_sync
 from ..core.pipeline import (
     Call,
@@ -174,7 +175,8 @@ def run(plan: ApplyPlan, *, progress: bool, background: bool) -> Any:
                 index_labels=list(plan.index), metadata={"source": plan.title},
                 deadline_at=plan.deadline_at, pack=plan.pack)
     plan.requests = []  # the backend holds them now, and lets go when it finishes
-    job = run_sync(start(work, plan.mode))
+    with as_face("apply"):
+        job = run_sync(start(work, plan.mode))
     if background or hands_back_at_once(job, plan.mode):
         return job
     return job.results()

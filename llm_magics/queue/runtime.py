@@ -62,7 +62,8 @@ class WorkerRuntime:
     def __init__(self, redis_url: str, settings: Settings | None = None,
                  config: QueueConfig | None = None) -> None:
         config = config or QueueConfig.from_env()
-        self.settings = settings or resolve()
+        # The process that queued a call records it (with its cell and job): not the worker too.
+        self.settings = (settings or resolve()).model_copy(update={"history": False})
         self.engine = Engine(limiter_factory=RedisLimiterFactory(redis_url,
                                                                  burst_s=config.burst_s))
         self.pay_once = PayOnce(redis_url, config, worker_id())

@@ -40,6 +40,7 @@ from kombu.exceptions import OperationalError
 from .. import errors
 from ..core.cost import cost_usd
 from ..core.engine import CallStats, Engine
+from ..core.history.record import recorder_for
 from ..core.loop_thread import sync_twin
 from ..core.requestset import OnResult, Outcome, RequestSet
 from ..core.settings import Settings
@@ -85,7 +86,8 @@ class QueueRun:
         self.use_cache = settings.cache if use_cache is None else use_cache
         if not isinstance(requests, RequestSet):  # dedupe + cache lookup, the core's one way
             requests = RequestSet(requests, cache=Engine.cache_for(settings, self.use_cache),
-                                  stats=stats, on_result=on_result)
+                                  stats=stats, on_result=on_result,
+                                  recorder=recorder_for(settings, "queue"))
         self.requests = requests
         self.stats = requests.stats
         self.pending: dict[str, str] = {}  # task id -> cache key, oldest first

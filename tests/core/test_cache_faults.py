@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 import llm_magics
-from llm_magics.core.policy import cache as cache_mod
+from llm_magics.core import buffered_sqlite
 from llm_magics.core.policy.cache import get_cache
 from llm_magics.core.types import Response
 from llm_magics.server.sim.answers import expected_answer
@@ -129,7 +129,7 @@ def test_map_returns_every_answer_when_a_lock_blocks_reads_too(sim, cache_path, 
 
 def test_writes_never_wait_on_the_event_loop(sim, cache_path, monkeypatch):
     # A writer that waits a minute for the lock: if it ran on the loop, map() would too.
-    monkeypatch.setattr(cache_mod, "CACHE_BUSY_TIMEOUT_S", 60.0)
+    monkeypatch.setattr(buffered_sqlite, "CACHE_BUSY_TIMEOUT_S", 60.0)
     llm_magics.complete("warm up")
     prompts = [f"off the loop {i}" for i in range(20)]
     with locked_by_another_process(cache_path):
@@ -217,7 +217,7 @@ def poll(condition, timeout: float = 30.0) -> bool:
 
 
 def test_an_idle_writer_thread_ends_and_the_next_answer_starts_another(tmp_path, monkeypatch):
-    monkeypatch.setattr(cache_mod, "CACHE_WRITER_IDLE_S", 0.1)
+    monkeypatch.setattr(buffered_sqlite, "CACHE_WRITER_IDLE_S", 0.1)
     path = tmp_path / "idle.sqlite"
     cache = get_cache(path)
 

@@ -33,7 +33,8 @@ def test_loading_imports_nothing_heavy_and_reloads_cleanly():
         from llm_magics.jupyter.extension import magics_for
         ip.run_line_magic("load_ext", "llm_magics")
         heavy = [m for m in ("openai", "pandas", "ipywidgets", "markdown_it", "nh3",
-                             "llm_magics.jupyter.batch_magic") if m in sys.modules]
+                             "llm_magics.jupyter.batch_magic",
+                             "llm_magics.jupyter.history_magic") if m in sys.modules]
         magics = ip.magics_manager.magics
         names = {"cell": sorted(m for m in magics["cell"] if m.startswith("llm")),
                  "line": sorted(m for m in magics["line"] if m.startswith("llm"))}
@@ -50,7 +51,8 @@ def test_loading_imports_nothing_heavy_and_reloads_cleanly():
     """))
     assert out["heavy"] == []
     assert out["cell"] == ["llm", "llm_stream"]
-    assert out["line"] == ["llm", "llm_batch", "llm_chat", "llm_config", "llm_stream"]
+    assert out["line"] == ["llm", "llm_batch", "llm_chat", "llm_config", "llm_history",
+                           "llm_stream"]
     assert (out["new"], out["hooks"], out["gates"], out["configurables"]) == (True, 1, 1, 1)
 
 

@@ -15,7 +15,7 @@ from nbclient import NotebookClient
 
 from .env import REPO, on_repo_path, without_settings
 
-__all__ = ["WIDGET", "by_tag", "code_cell", "execute", "failed_cells", "kernel_env",
+__all__ = ["WIDGET", "by_tag", "code_cell", "execute", "failed_cells", "kernel_env", "run",
            "saved_clean", "stdout", "text_of"]
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
@@ -40,13 +40,19 @@ def kernel_env(state: Path, **settings: str) -> dict[str, str]:
     env = on_repo_path(without_settings())
     env["LLM_MAGICS_CACHE_PATH"] = str(state / "cache.sqlite")
     env["LLM_MAGICS_JOBSTORE_PATH"] = str(state / "jobs.sqlite")
+    env["LLM_MAGICS_HISTORY_PATH"] = str(state / "history.sqlite")
     env.update(settings)
     return env
 
 
 def execute(name: str, state: Path, *, timeout: int = 120, **settings: str) -> Any:
     """Run ``notebooks/<name>`` top to bottom in a fresh ``python3`` kernel; return it run."""
-    nb = nbformat.read(REPO / "notebooks" / name, as_version=4)
+    return run(nbformat.read(REPO / "notebooks" / name, as_version=4), state, timeout=timeout,
+               **settings)
+
+
+def run(nb: Any, state: Path, *, timeout: int = 120, **settings: str) -> Any:
+    """Run the notebook ``nb`` (e.g. built with ``nbformat.v4``) in a fresh kernel; return it."""
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(state)}})
     client.execute(env=kernel_env(state, **settings), cwd=str(state))

@@ -10,10 +10,13 @@ flushing the cache however the run ends, the final state.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from ..budget import Budget
 from ..engine import get_engine
+from ..history.context import tag
+from ..history.record import recorder_for
 from ..jobs import FanoutJob, NotSent
 from ..loop_thread import submit
 from ..progress import FanoutTracker, RunDisplay, open_progress
@@ -35,6 +38,7 @@ class FanoutBackend:
         raise NotImplementedError
 
     async def start(self, work: Work) -> FanoutJob:
+        tag(mode=self.name, job_id=uuid.uuid4().hex[:12])  # the call log's mode and run id
         budget = Budget.for_run(work.settings, work.requests)  # an unpriced cap fails here
         tracker = FanoutTracker(len(work.requests), stats=work.stats, title=work.title,
                                 deadline_at=work.deadline_at, budget=budget)
@@ -63,7 +67,8 @@ class FanoutBackend:
                     try:
                         cache = get_engine().cache_for(work.settings, work.use_cache)
                         requests = RequestSet(sent, cache=cache, stats=tracker.stats,
-                                              on_result=on_result, budget=budget)
+                                              on_result=on_result, budget=budget,
+                                              recorder=recorder_for(work.settings, "async"))
                         if requests.pending:
                             await self.execute(requests, work, job)
                         display.state = "cancelled" if job.cancel_requested else "done"

@@ -17,6 +17,8 @@ from ... import errors
 from ..deadline import missed_error, within_deadline
 from ..endpoint import Endpoint
 from ..engine import CallStats, Engine, get_engine
+from ..history.context import current, within
+from ..history.record import recorder_for
 from ..jobs import FanoutJob, NotSent
 from ..packing import pack_size
 from ..providers import resolve_endpoint
@@ -91,7 +93,8 @@ async def send_pending(
             requests.finish(key, outcome, counted=True)
 
     width = endpoint.workers_for(concurrency or settings.concurrency)
-    tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, min(width, len(queue))))]
+    with within(mode=current().mode or "async"):  # the calls' mode in the call log
+        tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, min(width, len(queue))))]
     try:
         await asyncio.gather(*tasks)
     finally:
@@ -115,7 +118,7 @@ async def send_all(
 ) -> list[Outcome | None]:
     """Dedupe, answer from the cache, send the rest: for callers that need no job handle."""
     pending = RequestSet(requests, cache=engine.cache_for(settings, use_cache), stats=stats,
-                         on_result=on_result)
+                         on_result=on_result, recorder=recorder_for(settings, "async"))
     try:
         await send_pending(engine, pending, endpoint, settings, concurrency=concurrency,
                            use_cache=use_cache, should_stop=should_stop,

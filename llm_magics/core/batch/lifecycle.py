@@ -28,9 +28,12 @@ import openai
 
 from ... import errors
 from ..client import Endpoint, get_client
+from ..history.context import current, within
+from ..history.record import recorder_for
 from ..jobstore import BatchRecord, JobRecord, JobStore
 from ..policy.cache import get_cache
 from ..settings import Settings
+from ..types import Request
 from . import api
 from .constants import (
     MAX_BYTES_PER_BATCH,
@@ -208,8 +211,26 @@ async def _fetch(ctx: JobContext, batch: BatchRecord) -> None:
         api.download(client, ctx.settings, ctx.endpoint, fid) for fid in files))
     results = await asyncio.to_thread(_read_results, ctx, batch, contents)
     await asyncio.to_thread(ctx.store.store_results, ctx.job.id, results, batch.id)
+    await asyncio.to_thread(_record, ctx, results)
     if ctx.use_cache:
         await asyncio.to_thread(_cache_answers, ctx, results)
+
+
+def _record(ctx: JobContext, results: list[LineResult]) -> None:
+    """One call-log row per line, once: a batch's output is fetched once, when it ends."""
+    recorder = recorder_for(ctx.settings, "batch")
+    if recorder is None:
+        return
+    job = ctx.job
+    # Fetched whenever someone polls, maybe from another cell: the cell is not known here.
+    with within(face=current().face or "batch", mode="batch", cell=None, job_id=job.id):
+        for r in results:
+            request = Request([], job.model, job.base_url)  # the lines' messages stay in the job
+            outcome = outcome_from_record(json.loads(r.record), job.model, job.base_url)
+            if isinstance(outcome, errors.LLMError):
+                recorder.failure(request, outcome, latency_s=None)
+            else:  # priced at the batch price
+                recorder.answer(request, outcome)
 
 
 def _read_results(ctx: JobContext, batch: BatchRecord, contents: list[bytes]) -> list[LineResult]:

@@ -25,6 +25,8 @@ from typing import Any
 from ... import errors
 from ..budget import check_batch
 from ..endpoint import Endpoint
+from ..history.context import default_face
+from ..history.record import recorder_for
 from ..jobstore import JobRecord, get_store
 from ..loop_thread import on_loop, sync_twin
 from ..pipeline import build_requests, resolve_call
@@ -75,7 +77,8 @@ def prepare_lines(requests: Sequence[Request | errors.LLMError | None], *,
                errors.InvalidRequestError(f"Input {i} is a {type(r).__name__}, not a prepared "
                                           "Request.") for i, r in enumerate(requests)]
     cache = get_cache(settings.cache_path) if settings is not None and settings.cache else None
-    unique = RequestSet(checked, cache=cache)
+    unique = RequestSet(checked, cache=cache,
+                        recorder=recorder_for(settings, "batch") if settings is not None else None)
     out = Prepared()
     entries: dict[str, Any] = {}  # cache key -> custom_id or error entry
     for key, req in unique.unique.items():
@@ -199,6 +202,7 @@ async def asubmit_prompts(
     ``None`` prompts send nothing and get ``None``; ``index_labels`` (row labels)
     are stored with the job; ``metadata`` goes to the server's batch metadata.
     """
+    default_face("batch")
     call = await resolve_call({"model": model, **options}, "batch")
     requests = build_requests(prompts_or_messages, call, system=system, priority=priority,
                               none_sends_nothing=True)
@@ -268,6 +272,7 @@ async def asubmit_jsonl(source: str | Path | bytes, *, metadata: dict[str, Any] 
 
         >>> job = await asubmit_jsonl("requests.jsonl")       # doctest: +SKIP
     """
+    default_face("batch")
     call = await resolve_call(options, "batch")
     prepared = _read_jsonl_input(source)
     model = _first_model(prepared) or call.endpoint.model

@@ -27,7 +27,7 @@ from ...core.wire import close_connections
 from ..openai_app import openai_app
 from ..openai_shapes import ErrorReply, dumps, error_response
 from ..upload_limit import limit_upload
-from . import chat
+from . import chat, history
 from .admission import JSON_ROUTES, Admission, refuse_open_exposure
 from .body import BodyGone, read_body, replay
 from .config import GatewayConfig
@@ -141,6 +141,7 @@ def create_app(config: GatewayConfig, upstream: Upstream, *,
         lambda request: gateway_state(request).batches.for_tenant(tenant_of(request.scope).id))
     app.gateway = gw
     app.state.gateway = gw
+    app.include_router(history.router)
 
     @app.get("/healthz")
     async def healthz() -> Response:

@@ -26,6 +26,7 @@ from typing import Any
 from ... import errors
 from ...core.backends.inprocess import send_all
 from ...core.engine import Engine
+from ...core.history.context import within
 from ...core.settings import Settings
 from ...core.types import Request, Response
 from ..batch_api import ServedBatch, output_record
@@ -34,6 +35,7 @@ from .catalog import ModelCatalog
 from .chat_model import validate_gateway_chat
 from .relay import completion_body, to_core_request, to_openai_error
 from .store import GatewayStore, PendingLine
+from .tenants import key_id
 from .upstream import Upstream
 
 __all__ = ["MAX_LINE_ROUNDS", "LineRunner"]
@@ -82,9 +84,9 @@ class LineRunner:
                 continue
             groups.setdefault(request.model, []).append((idx, custom_id, request))
         settings = self.settings_for(tenant)
-        counts = await asyncio.gather(
-            *(self._run_group(record, model, items, settings) for model, items in groups.items())
-        )
+        with within(face="gateway", mode="batch", client=key_id(tenant), job_id=record.id):
+            counts = await asyncio.gather(*(self._run_group(record, model, items, settings)
+                                            for model, items in groups.items()))
         return sum(counts)
 
     async def _line_request(self, body: Mapping[str, Any]) -> Request:

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from ... import errors
+from ...core.history.context import tag
 from ...core.tokens import estimate_request_tokens
 from ..chat_request import read_json
 from ..event_stream import EventStream
@@ -31,7 +32,7 @@ from .relay import (
 )
 from .sse import SSE_HEADERS, sse_frames
 from .state import GatewayState, gateway_state
-from .tenants import tenant_of
+from .tenants import key_id, tenant_of
 
 __all__ = ["router"]
 
@@ -83,6 +84,7 @@ async def chat_completions(request: Request) -> Response:
     if refusal is not None:
         raise refusal
     settings = gw.caches.settings_for(tenant.id)
+    tag(face="gateway", client=key_id(tenant.id))  # this request's calls, in the call log
 
     if not req.stream:
         work = gw.engine.complete(core_request, endpoint, settings, use_cache=gw.use_cache)

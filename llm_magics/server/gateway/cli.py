@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
 
+from ...core.secrets import mask_key
 from ...core.settings import resolve
 from ...errors import LLMError
 from ..constants import (
@@ -32,6 +33,7 @@ from ..serving import AppServer, bind_socket, exit_with_parent, url_for, uvicorn
 from .admission import is_loopback
 from .app import create_app
 from .config import CLIENT_KEYS_ENV, METRICS_KEY_ENV, GatewayConfig, default_state_dir
+from .tenants import key_hash, key_id, read_keys_file
 from .upstream import LOCAL, resolve_upstream, upstream_key
 
 __all__ = ["build_parser", "config_from_args", "main"]
@@ -66,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--keys-file", type=Path, default=None, metavar="PATH",
         help='JSON list of client keys with their own limits: [{"key": "...", "rpm": 60, '
              '"tpm": 100000}] (chmod 600 it)')
+    add("--key-ids", action="store_true",
+        help="print the id the call log names each client key by (GET /v1/history), and exit")
     add("--key-rpm", type=_positive_int, default=None,
         help="requests per minute for each client key (its own share; 429 beyond)")
     add("--key-tpm", type=_positive_int, default=None,
@@ -143,6 +147,14 @@ def config_from_args(args: argparse.Namespace) -> GatewayConfig:
     })
 
 
+def print_key_ids(config: GatewayConfig) -> None:
+    """Each configured client key (masked) and its call-log id, so spend maps to a tenant."""
+    keys = [*config.client_keys, *(k.key for k in read_keys_file(Path(config.keys_file)))
+            ] if config.keys_file is not None else list(config.client_keys)
+    for key in keys:
+        print(f"{mask_key(key)}  {key_id(key_hash(key))}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the gateway until SIGINT/SIGTERM; returns the process exit code."""
     parser = build_parser()
@@ -152,6 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"them; set ${CLIENT_KEYS_ENV} or use --keys-file instead.")
     try:
         config = config_from_args(args)
+        if args.key_ids:
+            print_key_ids(config)
+            return 0
         upstream = resolve_upstream(config.upstream, config.upstream_key)
         app = create_app(config, upstream, host=args.host)
     except (LLMError, ValueError) as exc:

@@ -121,6 +121,7 @@ def engine_settings(config: GatewayConfig, upstream: Upstream) -> Settings:
         concurrency=config.concurrency,
         cache=config.cache,
         cache_path=config.resolved_cache_path,
+        history_path=Path(config.state_dir) / "history.sqlite",
     )
 
 

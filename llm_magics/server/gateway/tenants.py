@@ -29,7 +29,7 @@ from ...errors import ConfigurationError
 from ..auth import MISSING_KEY_MESSAGE, bearer_token
 from ..openai_shapes import ErrorReply, unauthorized
 
-__all__ = ["OPEN", "TENANT_KEY", "ClientKey", "ClientKeys", "Tenant", "key_hash",
+__all__ = ["OPEN", "TENANT_KEY", "ClientKey", "ClientKeys", "Tenant", "key_hash", "key_id",
            "read_keys_file", "tenant_of"]
 
 log = logging.getLogger("llm_magics.gateway")
@@ -59,6 +59,16 @@ class ClientKey:
 
 def key_hash(key: str) -> str:
     return hashlib.sha256(b"llm-magics gateway tenant\0" + key.encode()).hexdigest()
+
+
+KEY_ID_CHARS = 16
+
+
+def key_id(tenant_id: str) -> str:
+    """What the call log names a client by: the start of its key's hash (``key_hash``), so an
+    operator can map a key to its rows (``llm-magics serve --key-id KEY``) and the log never
+    holds the key. ``""`` for a keyless gateway's one tenant."""
+    return tenant_id[:KEY_ID_CHARS]
 
 
 def tenant_of(scope: Scope) -> Tenant:
