@@ -30,6 +30,7 @@ from typing import Any
 
 from .. import errors
 from .constants import PACK_AUTO_ANSWER_TOKENS, PACK_AUTO_MAX_ROWS, PACK_ROW_OVERHEAD_TOKENS
+from .jsoncodec import encode_json
 from .tokens import DEFAULT_COMPLETION_ESTIMATE
 from .types import Request, Response, Usage
 
@@ -203,5 +204,5 @@ def row_answers(packed: Packed, reply: Response) -> dict[str, Response]:
             text=text, model=reply.model, usage=share,
             cost_usd=None if reply.cost_usd is None else reply.cost_usd * weight,
             latency_s=reply.latency_s, finish_reason="stop",
-            raw={"packed": {"rows": len(packed.ids), "id": row_id}})
+            raw_json=encode_json({"packed": {"rows": len(packed.ids), "id": row_id}}))
     return out
