@@ -245,13 +245,13 @@ astream = _stream_face(AsyncTextStream, "astream",
 
 # -- fan-out ---------------------------------------------------------------------------------
 async def _amap(prompts, system, priority, use_cache, concurrency, stats, on_result, options,
-                mode, ends, pack) -> list[Outcome]:
+                mode, ends, pack, keep_raw) -> list[Outcome]:
     default_face("map")
     call = await resolve_call(options, mode)
     work = Work(build_requests(prompts, call, system=system, priority=priority),
                 call.settings, call.endpoint, use_cache=use_cache, concurrency=concurrency,
                 stats=stats, on_result=on_result, metadata={"source": "llm_magics.map"},
-                deadline_at=ends, pack=pack)
+                deadline_at=ends, pack=pack, keep_raw=keep_raw)
     job = await start(work, mode)
     return await job.aresults()
 
@@ -269,6 +269,7 @@ async def amap(
     mode: str = DEFAULT_MODE,
     deadline: float | str | None = None,
     pack: int | str | None = None,
+    keep_raw: bool = False,
     **options: Any,
 ) -> list[Outcome]:
     """Concurrent completions in input order; a failed prompt is an ``LLMError`` in its slot.
@@ -289,11 +290,14 @@ async def amap(
     modes), e.g. to drive a progress bar in a script. ``max_cost_usd=`` caps what
     the run may spend: prompts that could pass it are ``BudgetExceededError`` in
     their slots, unsent (a batch over the cap is not submitted at all).
+    Each answer keeps its text, usage, cost and finish reason; ``keep_raw=True``
+    also keeps the server's whole body (``Response.raw``: tool calls, logprobs),
+    which a 100,000-prompt run would otherwise hold in memory for nothing.
     """
     prompts = builtins.list(prompts)
     ends = deadline_at(deadline)
     return await on_loop(_amap(prompts, system, priority, cache, concurrency, stats, on_result,
-                               {"model": model, **options}, mode, ends, pack))
+                               {"model": model, **options}, mode, ends, pack, keep_raw))
 
 
 map = sync_twin(

@@ -226,11 +226,8 @@ class Engine:
         stats = stats if stats is not None else CallStats()
         deadline = Deadline(settings.deadline_s)
         recorder = recorder_for(settings, "sync")
-        cache = self.cache_for(settings, use_cache)
-        key = request.cache_key() if cache is not None else ""
-        if cache is not None and not looked_up and (hit := cache.get(key)) is not None:
-            stats.add_response(hit)
-            record(recorder, request, hit)
+        cache, key, hit = self._lookup(request, settings, use_cache, stats, recorder, looked_up)
+        if hit is not None:
             return hit
         check_call(request, settings)  # a cached answer is free; a new one must fit the cap
         body = _wire_body(request, endpoint)
@@ -246,20 +243,40 @@ class Engine:
         try:
             response = await self._attempts(request, endpoint, settings, stats, call, deadline,
                                             recorder)
-        except errors.LLMError as err:
+        except (errors.LLMError, asyncio.CancelledError) as err:  # cancelled: on record too
+            self._ended_without_answer(request, err, stats, recorder)
+            raise
+        self._answered(request, response, stats, recorder,
+                       cache if response.finish_reason else None, key)
+        return response
+
+    def _lookup(self, request: Request, settings: Settings, use_cache: bool | None,
+                stats: CallStats, recorder: Recorder | None, looked_up: bool = False
+                ) -> tuple[ResponseCache | None, str, Response | None]:
+        """The call's cache and key, and its cached answer (counted, on record) if any."""
+        cache = self.cache_for(settings, use_cache)
+        key = request.cache_key() if cache is not None else ""
+        hit = cache.get(key) if cache is not None and not looked_up else None
+        if hit is not None:
+            stats.add_response(hit)
+            record(recorder, request, hit)
+        return cache, key, hit
+
+    def _ended_without_answer(self, request: Request, err: BaseException, stats: CallStats,
+                              recorder: Recorder | None) -> None:
+        if isinstance(err, errors.LLMError):
             stats.failed += 1
             self.totals.failed += 1
-            record(recorder, request, err)
-            raise
-        except asyncio.CancelledError as err:  # interrupted in flight: on record as cancelled
-            record(recorder, request, err)
-            raise
+        record(recorder, request, err)
+
+    def _answered(self, request: Request, response: Response, stats: CallStats,
+                  recorder: Recorder | None, cache: ResponseCache | None, key: str) -> None:
+        """Count a new answer, keep it (``cache`` is None for one that did not finish)."""
         stats.add_response(response)
         self.totals.add_response(response)
-        if cache is not None and response.finish_reason:
+        if cache is not None:
             cache.put(key, response)
         record(recorder, request, response)
-        return response
 
     @staticmethod
     def cache_for(settings: Settings, use_cache: bool | None) -> ResponseCache | None:
@@ -285,11 +302,8 @@ class Engine:
         stats = stats if stats is not None else CallStats()
         deadline = Deadline(settings.deadline_s)
         recorder = recorder_for(settings, "stream")
-        cache = self.cache_for(settings, use_cache)
-        key = request.cache_key() if cache is not None else ""
-        if cache is not None and (hit := cache.get(key)) is not None:
-            stats.add_response(hit)
-            record(recorder, request, hit)
+        cache, key, hit = self._lookup(request, settings, use_cache, stats, recorder)
+        if hit is not None:
             yield hit.text
             yield hit
             return
@@ -309,10 +323,7 @@ class Engine:
             reader, progress = await self._attempts(request, endpoint, settings, stats,
                                                     open_until_first_text, deadline, recorder)
         except (errors.LLMError, asyncio.CancelledError) as err:
-            if isinstance(err, errors.LLMError):
-                stats.failed += 1
-                self.totals.failed += 1
-            record(recorder, request, err)
+            self._ended_without_answer(request, err, stats, recorder)
             raise
         ttft = time.perf_counter() - started
         try:
@@ -325,10 +336,8 @@ class Engine:
             if progress.finish_reason is None:
                 raise reader.unfinished()
         except errors.LLMError as err:
-            stats.failed += 1
-            self.totals.failed += 1
             broken = _interrupted(err, progress.text)
-            record(recorder, request, broken)
+            self._ended_without_answer(request, broken, stats, recorder)
             raise broken from None
         except (GeneratorExit, asyncio.CancelledError) as err:  # the consumer stopped early
             record(recorder, request, err)
@@ -337,11 +346,7 @@ class Engine:
             await reader.aclose()
         response = progress.response(request, latency_s=time.perf_counter() - started,
                                      ttft_s=ttft, prices=settings.prices)
-        stats.add_response(response)
-        self.totals.add_response(response)
-        if cache is not None and reader.done:
-            cache.put(key, response)
-        record(recorder, request, response)
+        self._answered(request, response, stats, recorder, cache if reader.done else None, key)
         yield response
 
 

@@ -66,7 +66,8 @@ class Work:
     progress: bool = False
     background: bool = False
     keep_raw: bool = True
-    """Keep each answer's raw body (``Response.raw``); a DataFrame apply drops it."""
+    """Keep each answer's raw body (``Response.raw``); ``map`` drops it unless asked, and a
+    DataFrame apply always does."""
     finalize: Callable[[list[Any]], Any] | None = None
     """Turns the outcomes into what ``results()`` returns (a Series for ``df.llm``)."""
     index_labels: list[Any] | None = None

@@ -164,3 +164,13 @@ def test_stream_interrupt_by_close_keeps_partial_text(sim):
     s.close()
     assert s.text == "".join(got)
     time.sleep(0.05)
+
+
+def test_map_keeps_the_server_body_only_when_asked(sim):
+    prompts = [f"body {i}" for i in range(3)]
+    lean = llm_magics.map(prompts, cache=False)
+    full = llm_magics.map(prompts, cache=False, keep_raw=True)
+    assert [r.text for r in lean] == [r.text for r in full]
+    assert all(r.raw is None for r in lean)  # text, usage and cost only
+    assert [r.raw["choices"][0]["message"]["content"] for r in full] == [r.text for r in full]
+    assert all(r.usage.total_tokens > 0 for r in lean)

@@ -51,8 +51,8 @@ class FanoutBackend:
             if isinstance(outcome, NotSent):  # never went out: not a finished row
                 return
             if isinstance(outcome, Response) and not work.keep_raw:
-                # ~3 KB of dicts per row, already serialised into the cache: a
-                # 100,000-row apply would spend most of its memory on it.
+                # The body's bytes, already in the cache: a 100,000-row run would
+                # spend most of its memory on them.
                 outcome.raw = None
             live = isinstance(sent[i], Request) and not getattr(outcome, "cached", False)
             tracker.record(outcome, live=live)
