@@ -114,6 +114,13 @@ class ThreadedServer:
     def loop(self) -> asyncio.AbstractEventLoop | None:
         return self._server.loop if self._server is not None else None
 
+    def connection_classes(self) -> set[type]:
+        """The protocol classes of the connections open right now (uvicorn's own record)."""
+        server = self._server
+        if server is None:
+            return set()
+        return self.on_loop(lambda: {type(c) for c in server.server_state.connections})
+
     def on_loop(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on the server's event loop, where the app's state is mutated.
 

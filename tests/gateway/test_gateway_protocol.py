@@ -1,0 +1,82 @@
+"""The connection guard under each HTTP implementation uvicorn can run: httptools and h11.
+
+The gateway takes httptools when it is installed (the ``sim`` extra installs
+it, for speed); h11 is the fallback. The guard wraps whichever runs, and the
+header deadline and header-size cap must hold under both, so each test runs
+against both classes and first proves which one is really serving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+from hostile import closed_by_peer, connect, read_response, request_head
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from llm_magics.server import connection_guard
+from llm_magics.server.constants import MAX_HEADER_BYTES
+from tests.support.gateway import Gateway
+
+IMPLEMENTATIONS = {"httptools": HttpToolsProtocol, "h11": H11Protocol}
+
+
+@pytest.fixture(params=list(IMPLEMENTATIONS))
+def guarded(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
+            make_gateway: Callable[..., Gateway]) -> Callable[..., Gateway]:
+    """``guarded(**config)``: a gateway whose guard wraps the parametrised implementation."""
+    base = IMPLEMENTATIONS[request.param]
+    if request.param == "httptools":
+        assert connection_guard._uvicorn_protocol() is base, "httptools is not installed"
+    else:
+        monkeypatch.setattr(connection_guard, "_uvicorn_protocol", lambda: base)
+
+    def make(**options: object) -> Gateway:
+        gateway = make_gateway(**options)
+        with connect(gateway.url) as sock:  # one kept-alive connection, answered, still open
+            sock.sendall(request_head("GET", "/healthz", {"host": "127.0.0.1"}))
+            assert read_response(sock)[0] == 200
+            classes = gateway.connection_classes()
+        assert len(classes) == 1
+        served = classes.pop()
+        assert issubclass(served, base) and served.__name__ == f"Guarded{base.__name__}"
+        return gateway
+    return make
+
+
+def test_oversized_headers_close_the_connection(guarded: Callable[..., Gateway]) -> None:
+    gateway = guarded(header_timeout_s=30)  # the cap, not the deadline, must end it
+    with connect(gateway.url) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n")
+        try:
+            for i in range(MAX_HEADER_BYTES // 1000 + 10):  # never ends the header block
+                sock.sendall(f"x-pad-{i}: {'y' * 1000}\r\n".encode())
+        except OSError:
+            pass  # closed while we were still sending: what the test wants
+        assert closed_by_peer(sock, wait_s=10)
+    big_but_allowed = {"host": "127.0.0.1", "x-pad": "y" * (MAX_HEADER_BYTES // 2)}
+    assert httpx.get(gateway.url + "/healthz", headers=big_but_allowed).status_code == 200
+
+
+def test_trickled_headers_are_closed_at_the_deadline(guarded: Callable[..., Gateway]) -> None:
+    gateway = guarded(header_timeout_s=0.5)
+    with connect(gateway.url) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n")
+        closed = False
+        for i in range(100):  # one line every 0.2 s: 20 s if the deadline did not hold
+            try:
+                sock.sendall(f"x-trickle-{i}: y\r\n".encode())
+            except OSError:
+                closed = True
+                break
+            if closed_by_peer(sock, wait_s=0.2):
+                closed = True
+                break
+        assert closed
+    with connect(gateway.url) as sock:  # a request, then silence on the kept-alive connection
+        sock.sendall(request_head("GET", "/healthz", {"host": "127.0.0.1"}))
+        assert read_response(sock)[0] == 200
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # the next request's headers never finish
+        assert closed_by_peer(sock, wait_s=10)
