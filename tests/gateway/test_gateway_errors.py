@@ -50,6 +50,25 @@ def test_unknown_model_is_a_404_without_an_upstream_call(client: OpenAI, sim: Si
     assert sim.stats["chat_requests"] == 0
 
 
+def test_a_bug_in_the_chat_route_is_a_bare_500_and_the_gateway_goes_on(
+        gateway: Gateway, client: OpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    catalog = gateway.state.catalog
+    real_resolve = catalog.resolve
+
+    async def buggy(model: str) -> str:
+        raise RuntimeError("internal detail: /srv/secret/path")
+
+    monkeypatch.setattr(catalog, "resolve", buggy)
+    for stream in (False, True):
+        response = httpx.post(gateway.base_url + "/chat/completions",
+                              json={**user("x"), "stream": stream})
+        assert response.status_code == 500
+        assert error_of(response)["type"] == "server_error"
+        assert "secret" not in response.text
+    monkeypatch.setattr(catalog, "resolve", real_resolve)
+    assert client.chat.completions.create(**user("after the bug")).choices[0].message.content
+
+
 def test_unknown_route_is_an_openai_404(gateway: Gateway) -> None:
     response = httpx.get(gateway.base_url + "/nothing-here")
     assert response.status_code == 404

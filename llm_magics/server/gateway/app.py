@@ -7,7 +7,10 @@ before a route runs or anything is sent upstream. This lives in
 ``GatewayApp.__call__`` rather than in middleware: it sees every request
 exactly once, with its final status, and costs a few function calls.
 ``/healthz`` needs no key (a load balancer's probe has none); ``/metrics``
-takes a client key or the metrics key when either is configured.
+takes a client key or the metrics key when either is configured. Chat
+completions, the hot route, skip FastAPI's routing and middleware layers
+(a quarter of a millisecond of the time to first token); its errors go to the
+same OpenAI-shaped handlers.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
@@ -41,6 +45,7 @@ __all__ = ["GatewayApp", "create_app"]
 log = logging.getLogger("llm_magics.gateway")
 
 OPEN_PATHS = frozenset({"/healthz"})
+CHAT_PATH = "/v1/chat/completions"
 FILES_PATH = "/v1/files"
 METRICS_PATH = "/metrics"
 
@@ -107,9 +112,30 @@ class GatewayApp(FastAPI):
             except ErrorReply as err:
                 await error_response(err)(scope, receive, send)
                 return
-            await super().__call__(scope, replay(body, receive), send)
+            if scope["path"] == CHAT_PATH:
+                await self._direct(chat.chat_completions, scope, replay(body, receive), send)
+            else:
+                await super().__call__(scope, replay(body, receive), send)
         else:
             await super().__call__(scope, receive, send)
+
+    async def _direct(self, endpoint: Callable[[Request], Awaitable[Response]], scope: Scope,
+                      receive: Receive, send: Send) -> None:
+        """``endpoint`` without FastAPI's routing, dependency and middleware layers (a quarter
+        of a millisecond per request); its errors go to the same handlers."""
+        scope["app"] = self
+        request = Request(scope, receive)
+        try:
+            response = await endpoint(request)
+        except Exception as exc:
+            handler = next(self.exception_handlers[kind] for kind in type(exc).__mro__
+                           if kind in self.exception_handlers)
+            reply = await handler(request, exc)
+            await reply(scope, receive, send)
+            if not isinstance(exc, (ErrorReply, HTTPException)):
+                raise  # a bug: answered with a plain 500, then logged by the server
+            return
+        await response(scope, receive, send)
 
 
 def create_app(config: GatewayConfig, upstream: Upstream, *,

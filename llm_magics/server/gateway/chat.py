@@ -5,7 +5,8 @@ body (400), fields against the strict model (400), model (404), the caller's
 own per-key RPM/TPM (429), then the engine: the tenant's cache, breaker,
 RPM/TPM limiter in priority order (``X-LLM-Priority``), retries, upstream.
 A client's mistake therefore ends as its own 4xx and never reaches the
-shared breaker.
+shared breaker. ``chat_completions`` is not on the router: the app calls it
+directly (see ``GatewayApp._direct``), past FastAPI's per-request layers.
 """
 
 from __future__ import annotations
@@ -67,7 +68,6 @@ async def retrieve_model(model_id: str, request: Request) -> Response:
     raise model_not_found(model_id)
 
 
-@router.post("/v1/chat/completions")
 async def chat_completions(request: Request) -> Response:
     gw = gateway_state(request)
     body = await read_json(request)
