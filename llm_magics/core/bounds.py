@@ -26,16 +26,16 @@ from typing import TypeVar
 
 from .. import errors
 
-__all__ = ["Deadline", "within", "attempt_timeout_error"]
+__all__ = ["Deadline", "within", "limited", "attempt_timeout_error"]
 
 T = TypeVar("T")
 
 if sys.version_info >= (3, 11):
-    async def _limited(awaitable: Awaitable[T], seconds: float) -> T:
+    async def limited(awaitable: Awaitable[T], seconds: float) -> T:
         async with asyncio.timeout(seconds):  # no extra task: the caller's own is cancelled
             return await awaitable
 else:  # pragma: no cover - Python 3.10
-    async def _limited(awaitable: Awaitable[T], seconds: float) -> T:
+    async def limited(awaitable: Awaitable[T], seconds: float) -> T:
         return await asyncio.wait_for(awaitable, seconds)
 
 
@@ -88,7 +88,7 @@ async def within(
     if limit is None:
         return await awaitable
     try:
-        return await _limited(awaitable, limit)
+        return await limited(awaitable, limit)
     except asyncio.TimeoutError:
         if by_deadline:
             raise deadline.error(f"ran out while waiting for {waiting_for}") from None

@@ -13,6 +13,7 @@ import asyncio
 
 from starlette.types import Message, Receive, Scope
 
+from ...core.bounds import limited
 from ..constants import BODY_TOTAL_TIMEOUT_S, OVERSIZE_DRAIN_BYTES
 from ..openai_shapes import ErrorReply
 from ..upload_limit import content_length
@@ -48,7 +49,7 @@ async def _next(receive: Receive, idle_s: float, deadline: float) -> Message:
     try:
         if remaining <= 0:
             raise asyncio.TimeoutError
-        message = await asyncio.wait_for(receive(), remaining)
+        message = await limited(receive(), remaining)  # no extra task, no extra loop turn
     except asyncio.TimeoutError:
         raise _too_slow(idle_s) from None
     if message["type"] == "http.disconnect":
