@@ -9,16 +9,23 @@ one long-lived official SDK client per path, from ``create(stream=True)`` to
 the first chunk carrying text. Reported: medians and 90th percentiles over
 ``--n`` streams each, and the difference.
 
+``--against NAME=CHECKOUT`` adds a gateway run from another checkout of the
+project (say, the main branch before a change), interleaved with the others
+in the same run, so a before/after is measured under the same load.
+
     python -m benchmarks.gateway_ttft --n 200
+    python -m benchmarks.gateway_ttft --n 300 --against before=../llm-magics-main
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
+from contextlib import ExitStack
 from typing import Any
 
 from openai import OpenAI
@@ -48,34 +55,46 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run(n: int, token_ms: float, warmup: int = 20) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as state_dir, SimulatorProcess(
-        latency_s=0.0, token_latency_s=token_ms / 1000, answer_tokens=8
-    ) as sim, GatewayProcess(
-        ["--upstream", sim.base_url, "--no-cache", "--state-dir", state_dir]
-    ) as gateway:
-        clients = {
-            "direct": OpenAI(base_url=sim.base_url, api_key="sk-bench", max_retries=0),
-            "gateway": OpenAI(base_url=gateway.base_url, api_key="sk-bench", max_retries=0),
-        }
-        samples: dict[str, list[float]] = {name: [] for name in clients}
+def _gateway(stack: ExitStack, upstream: str, checkout: str | None) -> GatewayProcess:
+    args = ["--upstream", upstream, "--no-cache", "--state-dir", stack.enter_context(
+        tempfile.TemporaryDirectory())]
+    if checkout is None:
+        return stack.enter_context(GatewayProcess(args))
+    path = os.path.abspath(checkout)
+    return stack.enter_context(GatewayProcess(args, env={"PYTHONPATH": path}, cwd=path))
+
+
+def run(n: int, token_ms: float, warmup: int = 20,
+        against: dict[str, str] | None = None) -> dict[str, Any]:
+    """Direct and through this checkout's gateway (plus one per ``against`` checkout)."""
+    with ExitStack() as stack:
+        sim = stack.enter_context(SimulatorProcess(
+            latency_s=0.0, token_latency_s=token_ms / 1000, answer_tokens=8))
+        urls = {"direct": sim.base_url}
+        for name, checkout in {"gateway": None, **(against or {})}.items():
+            urls[name] = _gateway(stack, sim.base_url, checkout).base_url
+        clients = {name: stack.enter_context(OpenAI(base_url=url, api_key="sk-bench",
+                                                    max_retries=0))
+                   for name, url in urls.items()}
+        names = list(clients)
+        samples: dict[str, list[float]] = {name: [] for name in names}
         for i in range(warmup + n):
-            order = list(clients) if i % 2 == 0 else list(reversed(clients))
-            for name in order:
+            shift = i % len(names)  # each path takes each position in turn
+            for name in names[shift:] + names[:shift]:
                 value = ttft(clients[name], f"stream {i} via {name}")
                 if i >= warmup:
                     samples[name].append(value)
-        for client in clients.values():
-            client.close()
     result: dict[str, Any] = {"n": n, "token_ms": token_ms}
     for name, values in samples.items():
         result[name] = {
             "median_ms": round(statistics.median(values) * 1000, 3),
             "p90_ms": round(percentile(values, 0.9) * 1000, 3),
         }
-    result["added_median_ms"] = round(
-        result["gateway"]["median_ms"] - result["direct"]["median_ms"], 3)
-    result["added_p90_ms"] = round(result["gateway"]["p90_ms"] - result["direct"]["p90_ms"], 3)
+    direct = result["direct"]
+    for name in names[1:]:
+        prefix = "added" if name == "gateway" else f"{name}_added"
+        result[f"{prefix}_median_ms"] = round(result[name]["median_ms"] - direct["median_ms"], 3)
+        result[f"{prefix}_p90_ms"] = round(result[name]["p90_ms"] - direct["p90_ms"], 3)
     return result
 
 
@@ -84,18 +103,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=200, help="streams per path (default 200)")
     parser.add_argument("--token-ms", type=float, default=2.0,
                         help="simulated milliseconds per token (default 2)")
+    parser.add_argument("--against", action="append", default=[], metavar="NAME=CHECKOUT",
+                        help="also time a gateway run from another checkout (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON only")
     args = parser.parse_args(argv)
-    result = run(args.n, args.token_ms)
+    against = dict(item.partition("=")[::2] for item in args.against)
+    for name, checkout in against.items():
+        if name in ("gateway", "direct") or not checkout or not os.path.isdir(checkout):
+            parser.error(f"--against {name}={checkout}: give NAME=DIRECTORY, a checkout of "
+                         "the project; 'gateway' and 'direct' are this checkout's own paths")
+    result = run(args.n, args.token_ms, against=against)
     if args.json:
         print(json.dumps(result))
         return 0
     print(f"TTFT over {args.n} streams per path ({args.token_ms} ms/token simulator):")
-    for name in ("direct", "gateway"):
+    for name in ("direct", "gateway", *against):
         print(f"  {name:8s} median {result[name]['median_ms']:.2f} ms   "
               f"p90 {result[name]['p90_ms']:.2f} ms")
-    print(f"  added by the gateway: median {result['added_median_ms']:.2f} ms, "
-          f"p90 {result['added_p90_ms']:.2f} ms")
+    for name in ("gateway", *against):
+        prefix = "added" if name == "gateway" else f"{name}_added"
+        print(f"  added by {name}: median {result[f'{prefix}_median_ms']:.2f} ms, "
+              f"p90 {result[f'{prefix}_p90_ms']:.2f} ms")
     return 0
 
 

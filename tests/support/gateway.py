@@ -61,7 +61,7 @@ class GatewayProcess(ServerProcess):
     """
 
     def __init__(self, args: Sequence[str], *, env: Mapping[str, str] | None = None,
-                 startup_timeout: float = 60.0) -> None:
+                 startup_timeout: float = 60.0, cwd: str | None = None) -> None:
         super().__init__(
             "llm_magics.server.gateway",
             ["--port", "0", "--exit-with-parent", *args],
@@ -69,6 +69,7 @@ class GatewayProcess(ServerProcess):
             env=env,
             startup_timeout=startup_timeout,
             name="gateway",
+            cwd=cwd,
         )
 
     def start(self) -> GatewayProcess:

@@ -46,6 +46,7 @@ class ServerProcess:
         startup_timeout: float = 30.0,
         env: Mapping[str, str] | None = None,
         name: str = "server",
+        cwd: str | None = None,
     ) -> None:
         self.module = module
         self.args = list(args)
@@ -54,6 +55,7 @@ class ServerProcess:
         self.startup_timeout = startup_timeout
         self.extra_env = dict(env or {})
         self.name = name
+        self.cwd = cwd  # ``-m`` imports from here first: another checkout runs its own code
         self.url: str = ""
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -88,6 +90,7 @@ class ServerProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=self.child_env(),
+            cwd=self.cwd,
         )
         atexit.register(self.stop)
         assert self.proc.stdout is not None and self.proc.stderr is not None
