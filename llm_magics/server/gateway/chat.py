@@ -114,4 +114,5 @@ async def chat_completions(request: Request) -> Response:
         first, stream, model=model, include_usage=req.include_usage,
         on_error=lambda err: to_openai_error(err, gw.upstream).body,
     )
-    return EventStream(frames, on_close=stream.aclose, headers=SSE_HEADERS)
+    head = await frames.__anext__()  # the role opener and first delta: ready, no wait
+    return EventStream(frames, on_close=stream.aclose, headers=SSE_HEADERS, first=head)
