@@ -52,12 +52,10 @@ def _memory(result: dict[str, Any]) -> str:
     return (
         f"ours peaks at {s['ours']['peak_mb']:.0f} MB against {s['bare']['peak_mb']:.0f} MB. "
         "There is no leak; the difference is what each side returns. The bare loop keeps one "
-        "string per row; `map()` keeps a `Response` per row, which now holds the body's bytes "
-        "(`Response.raw_json`, about 0.5 KB here; `raw` decodes them on access) instead of the "
-        "parsed dict (2.7 KB). Those bytes are most of the remaining gap (100,000 x 0.5 KB is "
-        "about 50 MB). `df.llm.apply` already drops them (`Work.keep_raw=False`, "
-        "`llm_magics/core/backends/fanout.py`); doing the same for `map()` unless asked "
-        "(`keep_raw=True`) would put ours under the bare loop."
+        "string per row; `map()` keeps a `Response` per row (text, usage, cost, finish "
+        "reason), without the server's body unless asked (`keep_raw=True`, 0.5 KB a row "
+        "here). Look at the fan-out column: what the run itself held, without the "
+        "interpreter and libraries each side loaded first."
     )
 
 

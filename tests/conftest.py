@@ -8,6 +8,9 @@ from __future__ import annotations
 import pytest
 
 from llm_magics.core import settings as settings_mod
+from llm_magics.core.loop_thread import run_sync
+from llm_magics.core.policy.cache import close_all as close_caches
+from llm_magics.core.wire import close_connections
 
 # Helpers there assert too; rewriting makes their failures show values, as in a test.
 pytest.register_assert_rewrite("tests.support")
@@ -25,3 +28,7 @@ def isolated_settings(tmp_path, monkeypatch):
     settings_mod.reset()
     yield
     settings_mod.reset()
+    # Each test has its own cache file and often its own server: a session of a thousand
+    # tests keeps no descriptors for the ones before.
+    close_caches()
+    run_sync(close_connections(), timeout=10)

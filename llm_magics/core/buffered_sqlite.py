@@ -140,6 +140,14 @@ class BufferedSqlite:
         self._has_rows.set()
         self._now.set()
 
+    def close(self) -> None:
+        """Commit what is held and close both connections (used again, they reopen)."""
+        self.flush(wait=True)
+        with self._write_lock:
+            self._close_writer()
+        with self._read_lock:
+            self._close_reader()
+
     def _start_writer(self) -> None:
         with self._mem:
             if self._thread is None:
@@ -154,7 +162,7 @@ class BufferedSqlite:
                 with self._mem:  # put() adds rows under this lock: none can be missed
                     if not self._pending:
                         self._thread = None
-                        return
+                        break
                 continue
             self._now.wait(CACHE_FLUSH_INTERVAL_S)
             self._has_rows.clear()
@@ -163,6 +171,8 @@ class BufferedSqlite:
             with self._mem:
                 if self._pending:  # held after a failure: try again after the interval
                     self._has_rows.set()
+        with self._write_lock:  # idle: hold no descriptors until the next write
+            self._close_writer()
 
     def _write(self, force: bool) -> None:
         with self._write_lock:

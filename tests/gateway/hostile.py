@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import select
+import selectors
 import socket
 import threading
 import time
@@ -35,14 +35,15 @@ def connect(url: str) -> socket.socket:
 def closed_by_peer(sock: socket.socket, wait_s: float) -> bool:
     """Whether the peer closed the connection within ``wait_s`` (reads and drops any answer)."""
     deadline = time.monotonic() + wait_s
-    while (left := deadline - time.monotonic()) > 0:
-        readable, _, _ = select.select([sock], [], [], left)
-        if readable:
-            try:
-                if not sock.recv(65536):
+    with selectors.DefaultSelector() as selector:  # select() fails past descriptor 1023
+        selector.register(sock, selectors.EVENT_READ)
+        while (left := deadline - time.monotonic()) > 0:
+            if selector.select(left):
+                try:
+                    if not sock.recv(65536):
+                        return True
+                except (ConnectionResetError, BrokenPipeError):
                     return True
-            except (ConnectionResetError, BrokenPipeError):
-                return True
     return False
 
 

@@ -34,7 +34,7 @@ from ..constants import CACHE_LOOKUP_CHUNK
 from ..jsoncodec import decode_json, encode_json
 from ..types import Response
 
-__all__ = ["ResponseCache", "get_cache", "flush_all"]
+__all__ = ["ResponseCache", "get_cache", "flush_all", "close_all"]
 
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL, "
            "created REAL NOT NULL)")
@@ -146,6 +146,18 @@ def flush_all() -> None:
     for cache in caches:
         if cache.pid == os.getpid():
             cache.flush(wait=True)
+
+
+def close_all() -> None:
+    """Write what is held and close every cache file of this process (a later call opens
+    the file again): for a long process that goes through many cache files, such as a
+    test session."""
+    with _caches_lock:
+        caches = list({id(c): c for c in _caches.values()}.values())
+        _caches.clear()
+    for cache in caches:
+        if cache.pid == os.getpid():
+            cache.store.close()
 
 
 atexit.register(flush_all)
