@@ -11,14 +11,11 @@ rest is the worst case of calls that could not be sure to fit).
 
 from __future__ import annotations
 
-import argparse
-import json
-
 import llm_magics
 from llm_magics.core.settings import reset
 from tests.support.sim import SimulatorProcess
 
-from .common import timed
+from .common import run_from_command_line, timed
 
 MODEL = "sim-small"
 PRICES = {MODEL: (1000.0, 1000.0)}
@@ -58,13 +55,7 @@ def run(n: int, concurrency: int, latency: float, rounds: int = 2) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--latency", type=float, default=0.05)
-    parser.add_argument("--rounds", type=int, default=2)
-    args = parser.parse_args()
-    print(json.dumps(run(args.n, args.concurrency, args.latency, args.rounds), indent=2))
+    run_from_command_line(run, __doc__, n=2000, concurrency=64, latency=0.05, rounds=2)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ module, and a bare-loop worker must not pay for (or be measured with) either.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import resource
 import statistics
 import time
@@ -81,3 +83,12 @@ async def bare_gather(base_url: str, prompts: list[str], concurrency: int, *, mo
         return await asyncio.gather(*(one(p) for p in prompts))
     finally:
         await client.close()
+
+
+def run_from_command_line(run: Callable[..., Any], doc: str, **defaults: float) -> None:
+    """``--name value`` for each of ``defaults`` (typed by its default), then print
+    ``run(**values)`` as JSON: the command line of a one-file benchmark."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    for name, default in defaults.items():
+        parser.add_argument(f"--{name}", type=type(default), default=default)
+    print(json.dumps(run(**vars(parser.parse_args())), indent=2))

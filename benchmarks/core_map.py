@@ -6,15 +6,13 @@ the bare AsyncOpenAI + Semaphore + gather loop, in the same run.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 
 import llm_magics
 from llm_magics.core.settings import reset
 from tests.support.sim import SimulatorProcess
 
-from .common import bare_gather, timed
+from .common import bare_gather, run_from_command_line, timed
 
 
 def run(n: int, concurrency: int, latency: float, rounds: int = 2) -> dict:
@@ -45,13 +43,7 @@ def run(n: int, concurrency: int, latency: float, rounds: int = 2) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--latency", type=float, default=0.1)
-    parser.add_argument("--rounds", type=int, default=2)
-    args = parser.parse_args()
-    print(json.dumps(run(args.n, args.concurrency, args.latency, args.rounds), indent=2))
+    run_from_command_line(run, __doc__, n=1000, concurrency=64, latency=0.1, rounds=2)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,6 @@ no network), which is what "on" adds to every call.
 
 from __future__ import annotations
 
-import argparse
-import json
 import tempfile
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from llm_magics.core.settings import reset, resolve
 from llm_magics.core.types import Request, Response, Usage
 from tests.support.sim import SimulatorProcess
 
-from .common import cpu_s, median, prompts, ratio, timed
+from .common import cpu_s, median, prompts, ratio, run_from_command_line, timed
 
 CONTENDERS = {
     "off": {"history": False},
@@ -92,12 +90,7 @@ def run(n: int, concurrency: int, rounds: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=4)
-    args = parser.parse_args()
-    print(json.dumps(run(args.n, args.concurrency, args.rounds), indent=2))
+    run_from_command_line(run, __doc__, n=2000, concurrency=64, rounds=4)
 
 
 if __name__ == "__main__":
