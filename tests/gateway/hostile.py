@@ -47,6 +47,18 @@ def closed_by_peer(sock: socket.socket, wait_s: float) -> bool:
     return False
 
 
+def trickle_until_closed(sock: socket.socket, lines: int = 100, every_s: float = 0.2) -> bool:
+    """Send one header line every ``every_s``; whether the peer closed before ``lines`` went."""
+    for i in range(lines):
+        try:
+            sock.sendall(f"x-trickle-{i}: y\r\n".encode())
+        except OSError:
+            return True
+        if closed_by_peer(sock, wait_s=every_s):
+            return True
+    return False
+
+
 def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     """One HTTP response (status, lower-cased headers, body) read off a raw socket."""
     data = b""

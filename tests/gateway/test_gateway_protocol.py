@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from hostile import closed_by_peer, connect, read_response, request_head
+from hostile import closed_by_peer, connect, read_response, request_head, trickle_until_closed
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -64,17 +64,7 @@ def test_trickled_headers_are_closed_at_the_deadline(guarded: Callable[..., Gate
     gateway = guarded(header_timeout_s=0.5)
     with connect(gateway.url) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n")
-        closed = False
-        for i in range(100):  # one line every 0.2 s: 20 s if the deadline did not hold
-            try:
-                sock.sendall(f"x-trickle-{i}: y\r\n".encode())
-            except OSError:
-                closed = True
-                break
-            if closed_by_peer(sock, wait_s=0.2):
-                closed = True
-                break
-        assert closed
+        assert trickle_until_closed(sock)  # 20 s of lines if the deadline did not hold
     with connect(gateway.url) as sock:  # a request, then silence on the kept-alive connection
         sock.sendall(request_head("GET", "/healthz", {"host": "127.0.0.1"}))
         assert read_response(sock)[0] == 200

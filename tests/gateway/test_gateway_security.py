@@ -26,6 +26,7 @@ from hostile import (
     lying_upstream,
     read_response,
     request_head,
+    trickle_until_closed,
 )
 from openai import OpenAI
 
@@ -173,16 +174,7 @@ def test_trickled_headers_and_silent_connections_are_closed(
     with connect(gateway.url) as slow:
         slow.sendall(b"POST /v1/chat/completions HTTP/1.1\r\n")
         started = time.monotonic()
-        closed = False
-        for i in range(100):  # one header line every 0.2 s would take 20 s
-            try:
-                slow.sendall(f"x-trickle-{i}: y\r\n".encode())
-            except OSError:
-                closed = True
-                break
-            if closed_by_peer(slow, wait_s=0.2):
-                closed = True
-                break
+        closed = trickle_until_closed(slow)  # one header line every 0.2 s would take 20 s
         assert closed and time.monotonic() - started < 10
 
 
