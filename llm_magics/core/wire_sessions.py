@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any, Protocol
 
 import aiohttp
@@ -55,64 +56,72 @@ def open_session(settings: Settings, endpoint: Endpoint) -> Session:
     return _HttpxSession(settings, endpoint)
 
 
-def _translated(endpoint: Endpoint, started: bool, is_timeout: Callable[[BaseException], bool]
-                ) -> Callable[[BaseException], errors.LLMError]:
-    def translate(err: BaseException) -> errors.LLMError:
-        if is_timeout(err):
-            return timeout_error(endpoint)
-        return connection_error(endpoint, err, started=started)
-    return translate
+class _Guard:
+    """How one transport's exceptions become ``llm_magics.errors`` for one endpoint."""
+
+    def __init__(self, endpoint: Endpoint, failures: tuple[type[BaseException], ...],
+                 is_timeout: Callable[[BaseException], bool]) -> None:
+        self._endpoint = endpoint
+        self._failures = failures
+        self._is_timeout = is_timeout
+
+    def _error(self, err: BaseException, started: bool) -> errors.LLMError:
+        if self._is_timeout(err):
+            return timeout_error(self._endpoint)
+        return connection_error(self._endpoint, err, started=started)
+
+    async def call(self, awaitable: Awaitable[Any], *, started: bool) -> Any:
+        try:
+            return await awaitable
+        except self._failures as err:
+            raise self._error(err, started) from None
+
+    async def iterate(self, source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        try:
+            async for data in source:
+                yield data
+        except self._failures as err:
+            raise self._error(err, True) from None
 
 
-async def _guarded(awaitable: Awaitable[Any], failures: tuple[type[BaseException], ...],
-                   translate: Callable[[BaseException], errors.LLMError]) -> Any:
-    try:
-        return await awaitable
-    except failures as err:
-        raise translate(err) from None
+class _GuardedReply:
+    """One transport's streamed response in the ``Reply`` shape."""
 
+    def __init__(self, guard: _Guard, status: int, headers: Any,
+                 read: Callable[[], Awaitable[bytes]],
+                 chunks: Callable[[], AsyncIterator[bytes]],
+                 close: Callable[[], Awaitable[None]]) -> None:
+        self.status = status
+        self.headers = headers
+        self._guard = guard
+        self._read = read
+        self._chunks = chunks
+        self._close = close
 
-async def _guarded_iter(source: AsyncIterator[bytes], failures: tuple[type[BaseException], ...],
-                        translate: Callable[[BaseException], errors.LLMError]
-                        ) -> AsyncIterator[bytes]:
-    try:
-        async for data in source:
-            yield data
-    except failures as err:
-        raise translate(err) from None
+    async def read(self) -> bytes:
+        return await self._guard.call(self._read(), started=True)
+
+    def aiter_bytes(self) -> AsyncIterator[bytes]:
+        return self._guard.iterate(self._chunks())
+
+    async def aclose(self) -> None:
+        await self._close()
 
 
 def _aiohttp_timeout(err: BaseException) -> bool:
     return isinstance(err, asyncio.TimeoutError)
 
 
-_AIOHTTP_FAILURES = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
-
-
-class _AiohttpReply:
-    def __init__(self, response: aiohttp.ClientResponse, endpoint: Endpoint) -> None:
-        self._response = response
-        self.status = response.status
-        self.headers = response.headers
-        self._broke = _translated(endpoint, True, _aiohttp_timeout)
-
-    async def read(self) -> bytes:
-        return await _guarded(self._response.read(), _AIOHTTP_FAILURES, self._broke)
-
-    def aiter_bytes(self) -> AsyncIterator[bytes]:
-        return _guarded_iter(self._response.content.iter_any(), _AIOHTTP_FAILURES, self._broke)
-
-    async def aclose(self) -> None:
-        # A body read to its end returns the connection to the pool; any other is closed.
-        if self._response.content.at_eof():
-            self._response.release()
-        else:
-            self._response.close()
+async def _release_aiohttp(response: aiohttp.ClientResponse) -> None:
+    # A body read to its end returns the connection to the pool; any other is closed.
+    if response.content.at_eof():
+        response.release()
+    else:
+        response.close()
 
 
 class _AiohttpSession:
     def __init__(self, settings: Settings, endpoint: Endpoint) -> None:
-        self._endpoint = endpoint
         # The SDK's TLS settings too (its CA bundle, SSL_CERT_FILE / SSL_CERT_DIR honoured).
         connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S,
                                          ssl=_http.create_ssl_context())
@@ -121,53 +130,34 @@ class _AiohttpSession:
             timeout=aiohttp.ClientTimeout(total=None, connect=settings.connect_timeout,
                                           sock_read=settings.read_timeout),
         )
-        self._failed = _translated(endpoint, False, _aiohttp_timeout)
+        self._guard = _Guard(endpoint, (aiohttp.ClientError, asyncio.TimeoutError, OSError),
+                             _aiohttp_timeout)
 
     async def send(self, url: str, content: bytes, headers: dict[str, str]) -> Reply:
-        response = await _guarded(self._session.post(url, data=content, headers=headers),
-                                  _AIOHTTP_FAILURES, self._failed)
-        return _AiohttpReply(response, self._endpoint)
+        response = await self._guard.call(self._session.post(url, data=content, headers=headers),
+                                          started=False)
+        return _GuardedReply(self._guard, response.status, response.headers, response.read,
+                             response.content.iter_any, partial(_release_aiohttp, response))
 
     async def aclose(self) -> None:
         await self._session.close()
-
-
-_HTTPX_FAILURES = (_http.TransportError,)
 
 
 def _httpx_timeout(err: BaseException) -> bool:
     return isinstance(err, _http.TimeoutException) and timed_out(err)
 
 
-class _HttpxReply:
-    def __init__(self, response: Any, endpoint: Endpoint) -> None:
-        self._response = response
-        self.status = response.status_code
-        self.headers = response.headers
-        self._broke = _translated(endpoint, True, _httpx_timeout)
-
-    async def read(self) -> bytes:
-        return await _guarded(self._response.aread(), _HTTPX_FAILURES, self._broke)
-
-    def aiter_bytes(self) -> AsyncIterator[bytes]:
-        return _guarded_iter(self._response.aiter_bytes(), _HTTPX_FAILURES, self._broke)
-
-    async def aclose(self) -> None:
-        await self._response.aclose()
-
-
 class _HttpxSession:
     def __init__(self, settings: Settings, endpoint: Endpoint) -> None:
-        self._endpoint = endpoint
         self._client = openai.DefaultAsyncHttpxClient(timeout=_http.Timeout(
             settings.timeout, connect=settings.connect_timeout, read=settings.read_timeout))
-        self._failed = _translated(endpoint, False, _httpx_timeout)
+        self._guard = _Guard(endpoint, (_http.TransportError,), _httpx_timeout)
 
     async def send(self, url: str, content: bytes, headers: dict[str, str]) -> Reply:
         request = self._client.build_request("POST", url, content=content, headers=headers)
-        response = await _guarded(self._client.send(request, stream=True), _HTTPX_FAILURES,
-                                  self._failed)
-        return _HttpxReply(response, self._endpoint)
+        response = await self._guard.call(self._client.send(request, stream=True), started=False)
+        return _GuardedReply(self._guard, response.status_code, response.headers, response.aread,
+                             response.aiter_bytes, response.aclose)
 
     async def aclose(self) -> None:
         await self._client.aclose()

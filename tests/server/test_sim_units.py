@@ -153,6 +153,23 @@ def test_config_validation_and_coercion() -> None:
     assert SimConfig(api_key="sk-secret").as_dict()["api_key"] == "***"
 
 
+@pytest.mark.parametrize("switch", [
+    {"pack_fault_rate": -0.1}, {"batch_stall_after_fraction": 1.5}, {"stall_headers_s": -1},
+    {"retry_after_s": -1}, {"answer_tokens": "none"}, {"error_status": True},
+])
+def test_every_switch_is_checked_by_its_type_and_name(switch: dict) -> None:
+    """Rates and fractions in [0, 1], durations >= 0, None only where the type allows it."""
+    with pytest.raises(ValueError, match=next(iter(switch))):
+        SimConfig().updated(**switch)
+
+
+def test_switches_coerce_to_their_declared_types() -> None:
+    config = SimConfig().updated(seed="none", retry_after_s="2", error_status="500",
+                                 context_tokens="64", bad_body="no_choices")
+    assert (config.seed, config.retry_after_s, config.error_status) == (None, 2.0, 500)
+    assert (config.context_tokens, config.bad_body) == (64, "no_choices")
+
+
 def test_multipart_upload_reads_fields_and_files() -> None:
     """Uploads go through FastAPI's UploadFile/Form (python-multipart), byte for byte."""
     payload = b"line1\r\nline2\r\n\x00\xff"
