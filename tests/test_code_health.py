@@ -79,3 +79,13 @@ def test_modules_and_functions_stay_small():
                 if lines > MAX_FUNCTION_LINES:
                     too_long.append(f"{where}:{node.lineno} {node.name}(): {lines} lines")
     assert not too_long, "split these (one job each):\n" + "\n".join(too_long)
+
+
+def test_no_import_cycles_even_type_only_or_inside_functions():
+    import grimp
+
+    graph = grimp.build_graph("llm_magics")  # every import statement, wherever it stands
+    cycles = [(module, imported) for module in sorted(graph.modules)
+              for imported in graph.find_modules_directly_imported_by(module)
+              if graph.chain_exists(importer=imported, imported=module)]
+    assert cycles == [], f"modules that import each other, directly or around a circle: {cycles}"

@@ -89,16 +89,16 @@ def _json(obj: Any, status_code: int = 200) -> Response:
 def create_app(config: SimConfig | None = None) -> SimApp:
     """Build a simulator app with its own state; several can run side by side."""
     state = SimState(config or SimConfig())
-    state.batches = BatchStore(state)
+    batches = BatchStore(state)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         state.closing = True
-        await state.batches.close()
+        await batches.close()
 
     app = openai_app(SimApp, "llm-magics simulator", lifespan, chat.router,
-                     lambda request: request.app.state.sim.batches)
+                     lambda request: batches)
     app.sim = state
     app.state.sim = state
 

@@ -21,7 +21,7 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, Any, Protocol, TypeVar
 
 from starlette.responses import Response
 
@@ -42,9 +42,15 @@ from ..batch_api import (
 )
 from ..openai_shapes import ErrorReply, not_found
 from .chat import complete_once
+from .config import SimConfig
+from .stats import SimStats
 
-if TYPE_CHECKING:
-    from .state import SimState
+
+class LiveSettings(Protocol):
+    """What the store reads of the server's state on every step (``SimState`` has it)."""
+
+    config: SimConfig
+    stats: SimStats
 
 T = TypeVar("T")
 
@@ -89,7 +95,7 @@ class BatchStore:
 
     max_file_bytes: int | None = None
 
-    def __init__(self, state: SimState) -> None:
+    def __init__(self, state: LiveSettings) -> None:
         self.state = state
         self.stored: _Table[StoredFile] = _Table("No such File object: {id}", "id")
         self.running: _Table[RunningBatch] = _Table("No batch found with id '{id}'.", "batch_id")

@@ -7,25 +7,18 @@ effect immediately, even for a server that is already under load.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .config import SimConfig
 from .faults import FaultDice
 from .limits import RateLimiter
 from .stats import SimStats
 
-if TYPE_CHECKING:
-    from .batch import BatchStore
-
-
 RESET_SCOPES = ("stats", "run", "all")
 
 
 class SimState:
-    """Config, counters, limiter buckets, fault dice and the in-memory batch store."""
-
-    batches: BatchStore
-    """Set by the app right after (``sim.app``): the store needs the state, not the reverse."""
+    """Config, counters, limiter buckets and fault dice (the batch store reads them)."""
 
     def __init__(self, config: SimConfig) -> None:
         self.initial_config = config
