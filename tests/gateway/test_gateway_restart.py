@@ -7,8 +7,10 @@ can keep a finished line from running again.
 
 from __future__ import annotations
 
-import time
+import os
+import signal
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 from openai import OpenAI
@@ -27,24 +29,40 @@ def _requests(sim: Simulator) -> int:
     return sim.stats["chat_requests"]
 
 
+def _freeze_between_lines(gateway: GatewayProcess, client: OpenAI, batch_id: str,
+                          sim: Simulator) -> int:
+    """SIGSTOP the gateway at a moment when every line it sent upstream is committed and none
+    is in flight; return how many lines that is. A moment that turns out busy is let go."""
+    while True:
+        wait_until(partial(_one_more_answered, sim, _requests(sim)))
+        committed = client.batches.retrieve(batch_id).request_counts.completed
+        os.kill(gateway.pid, signal.SIGSTOP)
+        stats = sim.stats
+        if stats["chat_requests"] == committed and stats["in_flight"] == 0:
+            return committed
+        os.kill(gateway.pid, signal.SIGCONT)
+
+
+def _one_more_answered(sim: Simulator, before: int) -> bool:
+    stats = sim.stats
+    return stats["chat_requests"] > before and stats["in_flight"] == 0
+
+
 def test_kill_between_lines_then_restart_runs_each_line_once(sim: Simulator,
                                                              tmp_path: Path) -> None:
-    # 240 rpm paces the lines 0.25 s apart, and the simulator answers in about a millisecond,
-    # so right after a request arrives there is a quiet gap to kill in.
+    # 120 rpm paces the lines 0.5 s apart, and the simulator answers in about a millisecond,
+    # so a quiet moment (all sent lines answered and committed) comes after each line.
     args = ["--upstream", sim.base_url, "--state-dir", str(tmp_path), "--no-cache",
-            "--rpm", "240", "--concurrency", "1"]
+            "--rpm", "120", "--concurrency", "1"]
     bodies = {f"line-{i}": user(f"restart line {i}") for i in range(LINES)}
     with GatewayProcess(args) as gateway:
         client = OpenAI(base_url=gateway.base_url, api_key="k", max_retries=2, timeout=10)
         batch_id = start_batch(client, [line(cid, body) for cid, body in bodies.items()])
         wait_until(lambda: _requests(sim) >= 8)
-        before = _requests(sim)
-        wait_until(lambda: _requests(sim) > before)  # a line was just answered ...
-        time.sleep(0.08)  # ... and committed; the next is 0.17 s away
+        committed = _freeze_between_lines(gateway, client, batch_id, sim)
         gateway.kill()
         at_kill = _requests(sim)
-        time.sleep(0.5)
-        assert _requests(sim) == at_kill  # nothing runs while the gateway is down
+        assert at_kill == committed  # nothing was on its way upstream when it died
 
         gateway.start()  # same state dir, same port
         batch, _ = wait(client, batch_id, timeout=60)
