@@ -281,7 +281,8 @@ async def amap(
     (the planner picks batch or async for the deadline: see ``plan``).
     ``deadline`` (seconds, or ``"90s"``, ``"30m"``, ``"2h"``, ``"1d"``) is when
     the whole run must be done: a batch is given up on in time and its
-    unanswered rows sent async; async calls end with it.
+    unanswered rows sent async; async calls end with it; queued rows still
+    waiting are revoked.
     ``pack`` (a number, or ``"auto"``) sends that many prompts per request and
     splits the answer back, one per prompt: fewer requests under an rpm limit.
     A prompt the packed answer misses or garbles is re-sent alone. Async (and

@@ -87,7 +87,8 @@ class _LLMAccessor:
         what it would pick and why; a handle comes back when it picks batch).
         ``deadline`` (seconds, or ``"90s"``, ``"30m"``, ``"2h"``, ``"1d"``) is when
         the whole apply must be done: a batch that would miss it is cancelled,
-        its answers kept and the other rows sent async.
+        its answers kept and the other rows sent async; async and queued rows
+        still waiting then end as ``DeadlineExceededError``.
         ``pack`` (a number, or ``"auto"``) sends that many rows per request and
         splits the answer back per row: fewer requests under an rpm limit. A row
         the packed answer misses or garbles is re-sent alone. Async (and auto,

@@ -33,4 +33,5 @@ class QueueBackend(FanoutBackend):
 
     async def execute(self, requests: RequestSet, work: Work, job: FanoutJob) -> None:
         await arun_requests(requests, work.settings, use_cache=work.use_cache,
-                            should_stop=lambda: job.cancel_requested)
+                            should_stop=lambda: job.cancel_requested,
+                            deadline_at=work.deadline_at)

@@ -1,5 +1,7 @@
 """``deadline_s`` for queued rows: it bounds the wait for a worker's answer too.
 
+(A run's ``deadline=`` ends the whole collect loop instead: ``QueueRun.deadline_at``.)
+
 A queued row waits in Redis, then in a worker (its limiter, retries, the
 call). ``deadline_s`` is the caller's bound on everything a call waits for, so
 here it counts from the moment the row was queued; a row still pending when
@@ -17,7 +19,7 @@ from collections.abc import Callable, Container
 
 from .. import errors
 
-__all__ = ["RowDeadlines"]
+__all__ = ["RowDeadlines", "run_deadline_error"]
 
 
 class RowDeadlines:
@@ -49,3 +51,11 @@ class RowDeadlines:
             "workers (queued or running). Raise deadline_s, start more workers "
             "(llm-magics worker), or check that they are running."
         )
+
+
+def run_deadline_error() -> errors.DeadlineExceededError:
+    """The value of a queued row still waiting when the run's ``deadline=`` passed."""
+    return errors.DeadlineExceededError(
+        "The run's deadline passed while this row waited for the queue's workers (queued or "
+        "running); its task was revoked. Run the same call again with a later deadline= or "
+        "more workers (answers that arrived are cached and not sent again).")

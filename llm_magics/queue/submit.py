@@ -39,6 +39,7 @@ from kombu.exceptions import OperationalError
 
 from .. import errors
 from ..core.cost import cost_usd
+from ..core.deadline import missed_error, time_left
 from ..core.engine import CallStats, Engine
 from ..core.history.record import recorder_for
 from ..core.loop_thread import sync_twin
@@ -48,6 +49,7 @@ from ..core.signatures import parameters_of
 from ..core.types import Priority, Request, Response
 from .app import get_app
 from .config import TASK_NAME, QueueConfig, level_for
+from .deadline import run_deadline_error
 from .errors import BrokerUnavailableError, NoWorkerError
 from .health import check_broker, check_workers, mask_url, workers_alive
 from .limiter import store_limits
@@ -77,9 +79,13 @@ class QueueRun:
         config: QueueConfig | None = None,
         app: Celery | None = None,
         should_stop: Callable[[], bool] | None = None,
+        deadline_at: float | None = None,
     ) -> None:
         self.settings = settings
         self.should_stop = should_stop
+        self.deadline_at = deadline_at
+        """When the whole run must be done (monotonic; ``map(deadline=)``): rows still
+        waiting then are revoked and come back as ``DeadlineExceededError``."""
         self.config = config or QueueConfig.from_env()
         self.app = app
         self.priority = priority
@@ -194,7 +200,14 @@ class QueueRun:
         return app.send_task(TASK_NAME, args=[encode_request(req, use_cache=self.use_cache)],
                              priority=level_for(self.priority or req.priority),
                              producer=producer, task_id=task_id,
-                             expires=self.settings.deadline_s).id
+                             expires=self._expires()).id
+
+    def _expires(self) -> float | None:
+        """Seconds after which a worker drops the task unrun: ``deadline_s``, or the time
+        left to the run's deadline if that is sooner."""
+        bounds = [b for b in (self.settings.deadline_s, time_left(self.deadline_at))
+                  if b is not None]
+        return min(bounds, default=None)
 
     def _resend(self, task_ids: list[str]) -> None:
         """Send lost tasks again under their ids (``vanished``); a copy never pays twice."""
@@ -219,14 +232,20 @@ class QueueRun:
         Tasks a worker already runs finish there and land in its cache, so a
         re-run gets them free.
         """
+        self._end_waiting(errors.CancelledError("Stopped before a worker ran this row."),
+                          errors.CancelledError("Stopped before this row was sent."))
+
+    def _end_waiting(self, queued: errors.LLMError, held: errors.LLMError) -> None:
+        """Revoke every pending task, its rows get ``queued``; rows the budget held back
+        (never queued) get ``held``."""
         self.revoke()
         with self._lock:
             keys = list(self.pending.values())
             self.pending.clear()
         for key in keys:
-            self._finish(key, errors.CancelledError("Stopped before a worker ran this row."))
+            self._finish(key, queued)
         for key in list(self.requests.pending):  # held back by the budget, never queued
-            self._finish(key, errors.CancelledError("Stopped before this row was sent."))
+            self._finish(key, held)
 
     def revoke(self) -> int:
         """Revoke every task not collected yet; returns how many."""
@@ -277,6 +296,9 @@ class QueueRun:
         while self.pending:
             if self.should_stop is not None and self.should_stop():
                 await asyncio.to_thread(self.stop)
+                break
+            if self.deadline_at is not None and time.monotonic() >= self.deadline_at:
+                await asyncio.to_thread(self._end_waiting, run_deadline_error(), missed_error())
                 break
             with self._lock:
                 window = list(self.pending)[: self.config.poll_window]

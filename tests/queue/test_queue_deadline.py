@@ -5,8 +5,9 @@ from __future__ import annotations
 import signal
 import time
 
-from queue_helpers import requests, submitter
+from queue_helpers import MODEL, requests, submitter, tag
 
+import llm_magics
 from llm_magics import errors
 from llm_magics.core.loop_thread import run_sync
 from llm_magics.core.types import Response
@@ -16,6 +17,7 @@ from llm_magics.queue import QueueConfig, QueueRun
 # error before it can only come from the deadline.
 CONFIG = QueueConfig(poll_interval_s=0.05)
 DEADLINE_S = 5.0
+RUN_DEADLINE_S = 3.0
 
 
 def test_a_queued_fanout_against_stopped_workers_ends_at_deadline_s_saying_so(
@@ -42,3 +44,24 @@ def test_a_queued_fanout_against_stopped_workers_ends_at_deadline_s_saying_so(
     print(f"\nqueued fan-out with deadline_s={DEADLINE_S:g}, worker stopped: ended after "
           f"{took:.1f}s with {len(timed_out)} rows timed out")
 
+
+
+def test_map_in_queue_mode_ends_at_the_runs_deadline_keeping_what_finished(
+        redis_url, sim, start_worker):
+    """``map(mode="queue", deadline=...)``: one slow worker cannot finish 40 rows in time
+    (20 s of calls); the run returns at its deadline, answered rows kept, the rest revoked."""
+    sim.configure(latency_s=0.5)
+    start_worker(sim.base_url, concurrency=1, config=CONFIG)
+    llm_magics.configure(redis_url=redis_url, base_url=sim.base_url, model=MODEL)
+    prompts = [f"{tag()} run deadline {i}" for i in range(40)]
+    started = time.monotonic()
+    out = llm_magics.map(prompts, mode="queue", deadline=RUN_DEADLINE_S)
+    took = time.monotonic() - started
+    answered = [r for r in out if isinstance(r, Response)]
+    missed = [r for r in out if isinstance(r, errors.DeadlineExceededError)]
+    assert len(answered) + len(missed) == 40
+    assert 1 <= len(answered) < 40 and len(missed) >= 20
+    assert "run's deadline passed" in missed[-1].message
+    assert RUN_DEADLINE_S <= took < RUN_DEADLINE_S + 10  # 40 calls in a row would take 20 s
+    print(f"\nqueue map with deadline={RUN_DEADLINE_S:g}s: returned after {took:.1f}s, "
+          f"{len(answered)} answered, {len(missed)} past the deadline")
