@@ -1,8 +1,11 @@
 """``max_cost_usd``: one spending cap shared by every call of a run, whatever the mode.
 
 Before a call is sent it reserves its worst case: the prompt's token bound
-(``tokens.prompt_tokens_bound``) plus ``max_tokens``, or
-``BUDGET_COMPLETION_BOUND`` when the request sets none, at the model's price.
+(``tokens.prompt_tokens_bound``) plus ``max_tokens`` for each of its ``n``
+choices, at the model's price. Under a cap a request that sets no
+``max_tokens`` is sent with ``max_completion_tokens=BUDGET_COMPLETION_BOUND``
+(``bounded_for_budget``), so the reservation is a bound the server keeps,
+not a guess.
 When the call ends, the reservation becomes what the answer really cost. A call
 goes out only if what was spent, plus every reservation in flight, plus its own
 worst case fits the cap, so the run never spends more than the cap. A call that
@@ -34,16 +37,26 @@ from .constants import BUDGET_COMPLETION_BOUND
 from .cost import Prices, cost_usd, format_money
 from .settings import Settings
 from .tokens import prompt_tokens_bound
-from .types import Request, Response, Usage
+from .types import MAX_TOKEN_FIELDS, Request, Response, Usage
 
-__all__ = ["Budget", "worst_case_usd", "check_priced", "check_call", "check_batch"]
+__all__ = ["Budget", "worst_case_usd", "bounded_for_budget", "check_priced", "check_call",
+           "check_batch"]
+
+
+def bounded_for_budget(params: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """``params`` with a completion bound under a cap: without one, an answer could run to
+    the model's limit and past the cap. The call keeps a bound the caller gave."""
+    if settings.max_cost_usd is None or any(params.get(f) for f in MAX_TOKEN_FIELDS):
+        return params
+    return {**params, "max_completion_tokens": BUDGET_COMPLETION_BOUND}
 
 
 def worst_case_usd(request: Request, *, prices: Prices | None = None,
                    batch: bool = False) -> float | None:
     """The most ``request`` can cost; ``None`` if its model has no known price."""
+    choices = request.params.get("n") or 1
     usage = Usage(prompt_tokens_bound(request.messages),
-                  request.max_tokens or BUDGET_COMPLETION_BOUND)
+                  (request.max_tokens or BUDGET_COMPLETION_BOUND) * choices)
     return cost_usd(request.model, usage, batch=batch, prices=prices)
 
 
@@ -80,9 +93,8 @@ def check_batch(settings: Settings, requests: Iterable[Any], cached: set[str]) -
             f"Not submitted: this batch's {len(to_send):,} requests could cost up to "
             f"{format_money(worst)} at batch prices, over "
             f"max_cost_usd={format_money(settings.max_cost_usd)}. "
-            "Raise max_cost_usd, send fewer rows, or set max_tokens to bound each answer "
-            "(without it, each answer is assumed to take up to "
-            f"{BUDGET_COMPLETION_BOUND} tokens).")
+            "Raise max_cost_usd, send fewer rows, or set a lower max_tokens (without it, each "
+            f"answer is bounded at {BUDGET_COMPLETION_BOUND} tokens).")
 
 
 class Budget:

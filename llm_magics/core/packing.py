@@ -32,7 +32,7 @@ from .. import errors
 from .constants import PACK_AUTO_ANSWER_TOKENS, PACK_AUTO_MAX_ROWS, PACK_ROW_OVERHEAD_TOKENS
 from .jsoncodec import encode_json
 from .tokens import DEFAULT_COMPLETION_ESTIMATE
-from .types import Request, Response, Usage
+from .types import MAX_TOKEN_FIELDS, Request, Response, Usage
 
 __all__ = [
     "PACK_SCHEMA_NAME", "Packed", "pack_size", "packable_groups", "pack_rows", "split_reply",
@@ -46,7 +46,6 @@ _INSTRUCTION = (
     "received. Reply with JSON only: {\"answers\": [{\"id\": \"<the item's id>\", "
     "\"answer\": \"<your whole answer to that item>\"}]}, one entry per item, each id once."
 )
-_MAX_TOKEN_FIELDS = ("max_tokens", "max_completion_tokens")
 _UNPACKABLE_PARAMS = ("response_format", "tools", "functions", "n", "logprobs", "stream")
 _SCHEMA = {
     "type": "object",
@@ -116,24 +115,21 @@ def packable_groups(requests: Mapping[str, Request], size: int) -> list[list[str
     return packs + alone
 
 
-def pack_rows(rows: list[Request], keys: list[str] | None = None, *,
-              answer_bound: int | None = None) -> Packed:
+def pack_rows(rows: list[Request], keys: list[str] | None = None) -> Packed:
     """The packed request for ``rows`` (which share everything but their last message's text).
 
-    Rows with ``max_tokens`` give the pack room for each of their answers and its
-    framing; ``answer_bound`` does the same for rows without one (a budget's bound).
+    Rows with ``max_tokens`` (under a budget every row has one: ``core.budget``) give the
+    pack room for each of their answers and its framing.
     """
     first = rows[0]
     ids = [str(i + 1) for i in range(len(rows))]
     items = [{"id": i, "prompt": r.messages[-1]["content"]} for i, r in zip(ids, rows, strict=True)]
     content = _INSTRUCTION + _ITEMS_MARK + json.dumps(items, ensure_ascii=False)
-    params = {k: v for k, v in first.params.items() if k not in _MAX_TOKEN_FIELDS}
+    params = {k: v for k, v in first.params.items() if k not in MAX_TOKEN_FIELDS}
     params["response_format"] = RESPONSE_FORMAT
-    for name in _MAX_TOKEN_FIELDS:
+    for name in MAX_TOKEN_FIELDS:
         if first.params.get(name):
             params[name] = len(rows) * (first.params[name] + PACK_ROW_OVERHEAD_TOKENS)
-    if answer_bound is not None and first.max_tokens is None:
-        params["max_tokens"] = len(rows) * (answer_bound + PACK_ROW_OVERHEAD_TOKENS)
     request = Request([*first.messages[:-1], {"role": "user", "content": content}],
                       first.model, first.base_url, params, first.priority)
     return Packed(request, ids, keys if keys is not None else [r.cache_key() for r in rows])

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .. import errors
+from .budget import bounded_for_budget
 from .endpoint import Endpoint
 from .engine import CallStats
 from .history import context
@@ -103,6 +104,10 @@ def split_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
     return settings, params
 
 
+def _call(settings: Settings, endpoint: Endpoint, params: dict[str, Any]) -> Call:
+    return Call(settings, endpoint, bounded_for_budget(params, settings))
+
+
 async def resolve_call(options: dict[str, Any], mode: str = DEFAULT_MODE) -> Call:
     """Settings, endpoint and params for one face call, as the backend for ``mode`` sees it."""
     backend = get_backend(mode)
@@ -114,7 +119,7 @@ async def resolve_call(options: dict[str, Any], mode: str = DEFAULT_MODE) -> Cal
         endpoint = await asyncio.to_thread(backend.endpoint_for, settings)
     else:
         endpoint = backend.endpoint_for(settings)
-    return Call(settings, endpoint, params)
+    return _call(settings, endpoint, params)
 
 
 def plan_call(options: dict[str, Any]) -> tuple[Call, bool]:
@@ -122,7 +127,7 @@ def plan_call(options: dict[str, Any]) -> tuple[Call, bool]:
     setting_args, params = split_options(options)
     settings = resolve(**setting_args)
     endpoint, exact = planning_endpoint(settings)
-    return Call(settings, endpoint, params), exact
+    return _call(settings, endpoint, params), exact
 
 
 def prepare(prompt_or_messages: str | Messages, call: Call, *, system: str | None = None,

@@ -125,6 +125,10 @@ def to_messages(prompt_or_messages: str | Messages, system: str | None = None) -
     return messages
 
 
+MAX_TOKEN_FIELDS = ("max_tokens", "max_completion_tokens")
+"""The request fields that bound an answer's length (``max_completion_tokens`` wins)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     """What is sent: the cache key is a hash of all of it but the priority."""

@@ -137,3 +137,26 @@ def test_a_stream_is_refused_before_it_opens_when_its_worst_case_does_not_fit(si
     assert sim.stats["chat_requests"] == 0
     text = "".join(llm_magics.stream("stream under a cap", max_tokens=500, max_cost_usd=1.0))
     assert text and sim.stats["chat_requests"] == 1
+
+
+def test_a_server_that_would_answer_at_length_cannot_take_a_run_past_its_cap(sim):
+    """No max_tokens and a server whose answers run to 3,000 tokens: under a cap each request
+    goes out bounded where the budget counts it ends, so the cap holds."""
+    sim.configure(answer_tokens=3000)
+    rows = prompts("long", 12)
+    unbounded = Request([{"role": "user", "content": rows[0]}], MODEL, sim.base_url)
+    worst = worst_case_usd(unbounded, prices=PRICES)
+    assert worst is not None
+    cap = 6.5 * worst  # the budget's reservations let at most 6 of 12 rows go out
+    out = llm_magics.map(rows, max_cost_usd=cap, concurrency=4)
+    answered = [o for o in out if isinstance(o, Response)]
+    assert answered and spent(out) <= cap
+    assert all(o.usage.completion_tokens <= 1024 and o.finish_reason == "length"
+               for o in answered)
+
+
+def test_n_choices_reserve_n_answers():
+    one = Request([{"role": "user", "content": "x"}], MODEL, "u", {"max_tokens": 10})
+    three = Request([{"role": "user", "content": "x"}], MODEL, "u", {"max_tokens": 10, "n": 3})
+    extra = worst_case_usd(three, prices=PRICES) - worst_case_usd(one, prices=PRICES)
+    assert extra == pytest.approx(2 * 10 * PRICES[MODEL][1] / 1e6)  # two more 10-token answers

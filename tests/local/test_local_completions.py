@@ -85,6 +85,14 @@ def test_json_schema_requests_are_adapted_to_the_servers_grammar(server: local.L
     assert isinstance(json.loads(reply.choices[0].message.content)["ok"], bool)
 
 
+def test_max_completion_tokens_bounds_the_answer(server: local.LocalServer,
+                                                 client: OpenAI) -> None:
+    """The server knows only ``max_tokens``: unrenamed, this bound would be ignored."""
+    body = adapt_request({"model": server.model, "messages": HELLO, "max_completion_tokens": 3})
+    reply = client.chat.completions.create(**body)
+    assert reply.usage.completion_tokens <= 3 and reply.choices[0].finish_reason == "length"
+
+
 def test_ensure_server_and_start_reuse_the_running_server(server: local.LocalServer) -> None:
     first = local.ensure_server()
     assert first.pid == server.pid and first.port == server.port

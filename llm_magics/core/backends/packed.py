@@ -13,7 +13,6 @@ the second pass sends them one by one through ``send_pending``.
 from __future__ import annotations
 
 from ... import errors
-from ..constants import BUDGET_COMPLETION_BOUND
 from ..engine import CallStats
 from ..jobs import NotSent
 from ..packing import Packed, pack_rows, packable_groups, row_answers
@@ -39,15 +38,14 @@ class PackedRequests:
         self.stats = CallStats()
         """The packed calls' own counters: rows are counted in ``rows.stats`` as they land."""
         self.budget = rows.budget
-        """A pack reserves and spends as one call; under a cap its answer is bounded as its
-        rows' would be, so its worst case is theirs (``core.budget``)."""
-        bound = None if rows.budget is None else BUDGET_COMPLETION_BOUND
+        """A pack reserves and spends as one call; under a cap its rows carry an answer bound,
+        so the pack's is their sum (``core.budget``)."""
         self.packs: dict[str, Packed] = {}
         self.pending: dict[str, Request] = {}
         for keys in packable_groups(rows.pending, size):
             if len(keys) < 2:
                 continue  # a pack of one is the row alone: the second pass sends it
-            packed = pack_rows([rows.pending[k] for k in keys], keys, answer_bound=bound)
+            packed = pack_rows([rows.pending[k] for k in keys], keys)
             key = packed.request.cache_key()
             self.packs[key] = packed
             self.pending[key] = packed.request
