@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import msgspec
+
 from ..errors import InvalidRequestError, LLMError
 from .jsoncodec import decode_json, encode_json
 from .request_fields import check_json_value
@@ -66,7 +68,16 @@ class Response:
         self.raw_json = None if value is None else encode_json(value)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe form, used by the cache and the queue's result backend."""
+        """JSON-safe form, used by the queue's result backend and read back by ``from_dict``."""
+        return self._fields(self.raw)
+
+    def to_json(self) -> bytes:
+        """``to_dict()`` as JSON (the cache's form): the body is embedded as it came, not
+        decoded and encoded again."""
+        return encode_json(self._fields(None if self.raw_json is None
+                                        else msgspec.Raw(self.raw_json)))
+
+    def _fields(self, raw: Any) -> dict[str, Any]:
         return {
             "text": self.text,
             "model": self.model,
@@ -75,7 +86,7 @@ class Response:
             "latency_s": self.latency_s,
             "ttft_s": self.ttft_s,
             "finish_reason": self.finish_reason,
-            "raw": self.raw,
+            "raw": raw,
         }
 
     @classmethod

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..buffered_sqlite import BufferedSqlite
 from ..constants import CACHE_LOOKUP_CHUNK
-from ..jsoncodec import decode_json, encode_json
+from ..jsoncodec import decode_json
 from ..types import Response
 
 __all__ = ["ResponseCache", "get_cache", "flush_all", "close_all"]
@@ -93,7 +93,7 @@ class ResponseCache:
     # -- writes ----------------------------------------------------------------------------
     def put(self, key: str, response: Response) -> None:
         """Keep an answer; the writer thread commits it soon (never on the caller's thread)."""
-        self.store.put(key, encode_json(response.to_dict()).decode())
+        self.store.put(key, response.to_json().decode())
 
     def flush(self, wait: bool | None = None) -> None:
         """Commit what is buffered (see ``BufferedSqlite.flush``)."""
