@@ -19,6 +19,11 @@ from tests.support.sim import SimulatorProcess
 RPM = 300
 ROWS = 600
 BURST = RPM / 60 * FAST.burst_s  # what the shared bucket may bank
+# Times are taken where requests arrive: on a loaded machine a request granted early can be
+# delayed on its way and land with later ones, so a window at the server can hold the
+# grants of a slightly longer one. A broken shared limit shows far above this (two workers
+# alone would send twice the rate).
+DELIVERY_JITTER_S = 1.0
 # Redelivery is not under test here: a visibility timeout well above a task's wait in
 # the limiter (about 16 slots x 0.2 s) keeps a slow-but-alive task from being re-sent.
 CONFIG = FAST.replace(visibility_timeout_s=60.0)
@@ -51,6 +56,7 @@ def test_two_workers_together_stay_within_the_limit_and_use_most_of_it(
     assert 0.85 * RPM <= rate <= 1.02 * RPM  # 2%: the one second banked at the start
     # Token-bucket conformance, window by window: never more than the rate plus the bank.
     for window in (10.0, 60.0):
-        assert most_in_any_window(times, window) <= RPM / 60 * window + BURST + 1
+        granted_within = window + DELIVERY_JITTER_S
+        assert most_in_any_window(times, window) <= RPM / 60 * granted_within + BURST + 1
     assert server["rate_limited"] < 0.02 * ROWS
     assert stats.completed == ROWS
