@@ -44,7 +44,7 @@ class HeadWithBody:
 
     def flush(self) -> None:
         held, self._held = self._held, None
-        if held is not None:
+        if held is not None and not self._transport.is_closing():  # else the peer is gone
             self._transport.write(held)
 
     def close(self) -> None:
