@@ -32,7 +32,7 @@ from .history.record import Recorder, record, recorder_for
 from .policy.breaker import CircuitBreaker
 from .policy.cache import ResponseCache, get_cache
 from .policy.limiter import Permit, RateLimiter
-from .policy.retry import honoured_retry_after, retrying
+from .policy.retry import honoured_retry_after, is_retryable, retrying
 from .settings import Settings
 from .tokens import estimate_request_tokens
 from .types import Request, Response, Usage
@@ -139,7 +139,7 @@ class Engine:
             "totals": self.totals.counters(),
         }
 
-    # -- one attempt under the policy ------------------------------------------------------
+    # -- attempts under the policy --------------------------------------------------------
     async def _attempts(
         self,
         request: Request,
@@ -150,48 +150,65 @@ class Engine:
         deadline: Deadline,
         recorder: Recorder | None = None,
     ) -> Any:
+        """The first attempt runs bare (most calls need no other); tenacity takes over after a
+        retryable failure, its attempt 1 replaying that failure so every wait, stop and log
+        is what it would have been had tenacity run the first attempt too."""
         breaker = self.breaker_for(endpoint, settings)
         limiter = self.limiter_for(endpoint, settings)
         estimate = estimate_request_tokens(request.messages, request.max_tokens)
-        where = endpoint.base_url
+        policy = (request, endpoint, settings, stats, call, deadline, breaker, limiter, estimate)
+        try:
+            return await self._attempt(*policy)
+        except errors.LLMError as err:
+            if not is_retryable(err):
+                raise
+            first_failure = err
         async for attempt in retrying(settings, deadline):
             with attempt:
-                if attempt.retry_state.attempt_number > 1:
-                    stats.retries += 1
-                    self.totals.retries += 1
-                    if recorder is not None:
-                        recorder.retries += 1
-                breaker.before_call()
-                try:
-                    permit = (await within(limiter.acquire(estimate, request.priority),
-                                           deadline=deadline, waiting_for="a rate-limit "
-                                           "slot (rpm/tpm, or a pause after a 429)")
-                              if limiter.active else Permit(None, estimate))
-                except BaseException:
-                    breaker.release_probe()
-                    raise
-                stats.attempts += 1
-                self.totals.attempts += 1
-                try:
-                    result, usage = await within(
-                        call(limiter), deadline=deadline,
-                        waiting_for=f"an answer from {where}",
-                        timeout=settings.timeout,
-                        on_timeout=lambda: attempt_timeout_error(settings.timeout, where),
-                    )
-                except errors.DeadlineExceededError:
-                    breaker.release_probe()  # the caller's bound, not a verdict on the endpoint
-                    raise
-                except errors.LLMError as err:
-                    self._on_error(err, limiter, breaker, stats)
-                    raise
-                except BaseException:
-                    breaker.release_probe()
-                    raise
-                breaker.on_success()
-                permit.settle(usage.total_tokens if usage else None)
-                return result
+                if attempt.retry_state.attempt_number == 1:
+                    raise first_failure
+                stats.retries += 1
+                self.totals.retries += 1
+                if recorder is not None:
+                    recorder.retries += 1
+                return await self._attempt(*policy)
         raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _attempt(self, request: Request, endpoint: Endpoint, settings: Settings,
+                       stats: CallStats, call: Callable[[RateLimiter], Any], deadline: Deadline,
+                       breaker: CircuitBreaker, limiter: RateLimiter, estimate: int) -> Any:
+        """One attempt: past the breaker, a rate-limit slot, then ``call`` within the bounds."""
+        where = endpoint.base_url
+        breaker.before_call()
+        try:
+            permit = (await within(limiter.acquire(estimate, request.priority),
+                                   deadline=deadline, waiting_for="a rate-limit "
+                                   "slot (rpm/tpm, or a pause after a 429)")
+                      if limiter.active else Permit(None, estimate))
+        except BaseException:
+            breaker.release_probe()
+            raise
+        stats.attempts += 1
+        self.totals.attempts += 1
+        try:
+            result, usage = await within(
+                call(limiter), deadline=deadline,
+                waiting_for=f"an answer from {where}",
+                timeout=settings.timeout,
+                on_timeout=lambda: attempt_timeout_error(settings.timeout, where),
+            )
+        except errors.DeadlineExceededError:
+            breaker.release_probe()  # the caller's bound, not a verdict on the endpoint
+            raise
+        except errors.LLMError as err:
+            self._on_error(err, limiter, breaker, stats)
+            raise
+        except BaseException:
+            breaker.release_probe()
+            raise
+        breaker.on_success()
+        permit.settle(usage.total_tokens if usage else None)
+        return result
 
     def _on_error(self, err: errors.LLMError, limiter: RateLimiter, breaker: CircuitBreaker,
                   stats: CallStats) -> None:

@@ -7,7 +7,8 @@ header line every few seconds, is held forever, and enough of them exhaust
 the server. :func:`guarded_protocol` wraps uvicorn's HTTP protocol with a
 header deadline: from a connection's first moment, and from the first byte of
 each next request, the headers must be complete within ``header_timeout_s``
-and ``max_header_bytes``, or the connection is closed. Body reads are bounded
+and ``max_header_bytes``, or the connection is closed. Its transport holds each
+response head for the body's first write (``head_with_body``). Body reads are bounded
 by the app (see the gateway's ``body`` module), where the route is known.
 """
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .constants import HEADER_TIMEOUT_S, KEEP_ALIVE_S, MAX_CONNECTIONS, MAX_HEADER_BYTES
+from .head_with_body import HeadWithBody
 
 __all__ = ["ConnectionLimits", "guarded_protocol"]
 
@@ -64,7 +66,7 @@ def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
         _header_bytes = 0
 
         def connection_made(self, transport: Any) -> None:
-            super().connection_made(transport)
+            super().connection_made(HeadWithBody(transport, self.loop))
             self._arm()
 
         def data_received(self, data: bytes) -> None:

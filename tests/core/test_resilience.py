@@ -231,3 +231,15 @@ def test_retries_and_breaker_transitions_are_logged_without_secrets(sim, caplog)
     text = caplog.text
     assert "retry" in text and "closed -> open" in text
     assert KEY not in text
+
+
+@pytest.mark.parametrize("max_retries", [0, 2])
+def test_a_failing_endpoint_gets_max_retries_plus_one_attempts(sim, max_retries):
+    # The first attempt runs outside tenacity; the count of attempts must not change for it.
+    stats = CallStats()
+    results = llm_magics.map(["STATUS:503 always down"], max_retries=max_retries,
+                             backoff_initial_s=0.01, backoff_max_s=0.02,
+                             breaker_threshold=10, stats=stats)
+    assert isinstance(results[0], errors.ServerError)
+    assert stats.attempts == sim.stats["chat_requests"] == max_retries + 1
+    assert stats.retries == max_retries

@@ -198,6 +198,21 @@ def test_stream_broken_upstream_ends_with_an_error_event(client: OpenAI, sim: Si
     assert "broke" in info.value.message
 
 
+def test_client_leaving_a_queued_stream_spends_no_upstream_call(
+        make_gateway: Callable[..., Gateway], sim: Simulator) -> None:
+    gateway = make_gateway(rpm=60, cache=False)  # burst of 1, then one per second
+    with OpenAI(base_url=gateway.base_url, api_key="k", max_retries=0) as client:
+        client.chat.completions.create(**user("spend the burst"))
+        with OpenAI(base_url=gateway.base_url, api_key="k", max_retries=0,
+                    timeout=0.2) as impatient, pytest.raises(openai.APITimeoutError):
+            impatient.chat.completions.create(**user("gives up while queued"), stream=True)
+        time.sleep(1.3)  # the slot it waited for has come and gone
+    assert sim.stats["chat_requests"] == 1
+    metrics = httpx.get(gateway.url + "/metrics").json()
+    assert metrics["requests"]["by_status"].get("499") == 1
+    assert metrics["queue"]["slots_in_use"] == 0
+
+
 def test_client_leaving_a_stream_releases_the_upstream(make_gateway: Callable[..., Gateway],
                                                         sim: Simulator) -> None:
     gateway = make_gateway(cache=False)

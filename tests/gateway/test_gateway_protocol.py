@@ -8,6 +8,7 @@ against both classes and first proves which one is really serving.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import httpx
@@ -70,3 +71,23 @@ def test_trickled_headers_are_closed_at_the_deadline(guarded: Callable[..., Gate
         assert read_response(sock)[0] == 200
         sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # the next request's headers never finish
         assert closed_by_peer(sock, wait_s=10)
+
+
+def test_a_stream_arrives_whole_and_in_step(guarded: Callable[..., Gateway]) -> None:
+    gateway = guarded(cache=False)  # each response head is held for its body (head_with_body)
+    body = json.dumps({"model": "sim-small", "stream": True,
+                       "messages": [{"role": "user", "content": "one segment"}]}).encode()
+    with connect(gateway.url) as sock:
+        sock.sendall(request_head("POST", "/v1/chat/completions", {
+            "host": "127.0.0.1", "content-type": "application/json",
+            "content-length": str(len(body))}) + body)
+        data = b""
+        while not data.endswith(b"0\r\n\r\n"):  # the chunked body's last chunk
+            chunk = sock.recv(65536)
+            assert chunk, data
+            data += chunk
+        head, _, events = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and b"text/event-stream" in head
+        assert events.index(b'"role":"assistant"') < events.index(b"data: [DONE]")
+        sock.sendall(request_head("GET", "/healthz", {"host": "127.0.0.1"}))
+        assert read_response(sock)[0] == 200  # the connection is in step for the next request

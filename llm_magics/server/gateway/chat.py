@@ -19,7 +19,7 @@ from starlette.responses import Response
 from ... import errors
 from ...core.history.context import tag
 from ...core.tokens import estimate_request_tokens
-from ..chat_request import read_json
+from ..chat_request import parse_json
 from ..event_stream import EventStream
 from ..openai_shapes import dumps, model_not_found
 from .chat_model import validate_gateway_chat
@@ -68,9 +68,10 @@ async def retrieve_model(model_id: str, request: Request) -> Response:
     raise model_not_found(model_id)
 
 
-async def chat_completions(request: Request) -> Response:
+async def chat_completions(request: Request, raw: bytes) -> Response:
+    """``raw``: the body, read by the app under its size and time limits."""
     gw = gateway_state(request)
-    body = await read_json(request)
+    body = parse_json(raw)
     req = validate_gateway_chat(body)
     if req.stream:
         check_streamable(body)
