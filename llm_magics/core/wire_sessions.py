@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - older SDKs
     import httpx as _http
 
 from .. import errors
-from .client import connection_error, timed_out, timeout_error
+from .client import connection_error, timed_out, timeout_error, undecodable, undecodable_error
 from .endpoint import Endpoint
 from .settings import Settings
 
@@ -66,6 +66,9 @@ class _Guard:
         self._is_timeout = is_timeout
 
     def _error(self, err: BaseException, started: bool) -> errors.LLMError:
+        failure = undecodable(err)
+        if failure is not None:
+            return undecodable_error(self._endpoint, failure)
         if self._is_timeout(err):
             return timeout_error(self._endpoint)
         return connection_error(self._endpoint, err, started=started)
@@ -151,7 +154,8 @@ class _HttpxSession:
     def __init__(self, settings: Settings, endpoint: Endpoint) -> None:
         self._client = openai.DefaultAsyncHttpxClient(timeout=_http.Timeout(
             settings.timeout, connect=settings.connect_timeout, read=settings.read_timeout))
-        self._guard = _Guard(endpoint, (_http.TransportError,), _httpx_timeout)
+        self._guard = _Guard(endpoint, (_http.TransportError, _http.DecodingError),
+                             _httpx_timeout)
 
     async def send(self, url: str, content: bytes, headers: dict[str, str]) -> Reply:
         request = self._client.build_request("POST", url, content=content, headers=headers)
