@@ -4,6 +4,12 @@ Both hand back a ``Reply`` of the same shape (``status``, ``headers``, ``read()`
 ``aiter_bytes()``, ``aclose()``), and raise only ``llm_magics.errors``: a
 transport's timeout is an ``APITimeoutError``, anything else it raises an
 ``APIConnectionError`` that says whether the answer had begun.
+
+A request that went out on a pooled connection the server had just closed (its
+keep-alive ran out) is sent again at once on another, up to ``STALE_RESENDS``
+times: the server never read it, so the engine sees no failed attempt, the
+breaker counts nothing and no second rate-limit slot is taken. Each transport
+tells whether a connection was reused through its tracing hooks.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ except ImportError:  # pragma: no cover - older SDKs
 
 from .. import errors
 from .client import connection_error, timed_out, timeout_error, undecodable, undecodable_error
+from .constants import STALE_RESENDS
 from .endpoint import Endpoint
 from .settings import Settings
 
@@ -56,6 +63,27 @@ def open_session(settings: Settings, endpoint: Endpoint) -> Session:
     return _HttpxSession(settings, endpoint)
 
 
+class _Reuse:
+    """Whether one request went out on a pooled connection, as the transport's hooks saw it."""
+
+    __slots__ = ("reused", "connected")
+
+    def __init__(self) -> None:
+        self.reused = False
+        self.connected = False
+
+    async def httpcore_event(self, name: str, info: object) -> None:
+        """httpx's ``trace`` extension: headers sent without a connect first means reused."""
+        if name == "connection.connect_tcp.started":
+            self.connected = True
+        elif name == "http11.send_request_headers.started":
+            self.reused = not self.connected
+
+
+async def _aiohttp_reused(session: object, context: Any, params: object) -> None:
+    context.trace_request_ctx.reused = True
+
+
 class _Guard:
     """How one transport's exceptions become ``llm_magics.errors`` for one endpoint."""
 
@@ -78,6 +106,19 @@ class _Guard:
             return await awaitable
         except self._failures as err:
             raise self._error(err, started) from None
+
+    async def opened(self, send: Callable[[_Reuse], Awaitable[Any]],
+                     stale: tuple[type[BaseException], ...]) -> Any:
+        """``send(reuse)``'s response; sent again when it failed as ``stale`` on a reused
+        connection (the server closed it as the request left, so it never read it)."""
+        for _ in range(STALE_RESENDS):
+            reuse = _Reuse()
+            try:
+                return await send(reuse)
+            except self._failures as err:
+                if not (reuse.reused and isinstance(err, stale)):
+                    raise self._error(err, False) from None
+        return await self.call(send(_Reuse()), started=False)
 
     async def iterate(self, source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         try:
@@ -123,22 +164,31 @@ async def _release_aiohttp(response: aiohttp.ClientResponse) -> None:
         response.close()
 
 
+_AIOHTTP_STALE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+"""What a request on a connection the server had closed fails with, before any answer."""
+
+
 class _AiohttpSession:
     def __init__(self, settings: Settings, endpoint: Endpoint) -> None:
         # The SDK's TLS settings too (its CA bundle, SSL_CERT_FILE / SSL_CERT_DIR honoured).
         connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S,
                                          ssl=_http.create_ssl_context())
+        tracing = aiohttp.TraceConfig()
+        tracing.on_connection_reuseconn.append(_aiohttp_reused)
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=None, connect=settings.connect_timeout,
                                           sock_read=settings.read_timeout),
+            trace_configs=[tracing],
         )
         self._guard = _Guard(endpoint, (aiohttp.ClientError, asyncio.TimeoutError, OSError),
                              _aiohttp_timeout)
 
     async def send(self, url: str, content: bytes, headers: dict[str, str]) -> Reply:
-        response = await self._guard.call(self._session.post(url, data=content, headers=headers),
-                                          started=False)
+        def post(reuse: _Reuse) -> Awaitable[aiohttp.ClientResponse]:
+            return self._session.post(url, data=content, headers=headers, trace_request_ctx=reuse)
+
+        response = await self._guard.opened(post, _AIOHTTP_STALE)
         return _GuardedReply(self._guard, response.status, response.headers, response.read,
                              response.content.iter_any, partial(_release_aiohttp, response))
 
@@ -150,6 +200,9 @@ def _httpx_timeout(err: BaseException) -> bool:
     return isinstance(err, _http.TimeoutException) and timed_out(err)
 
 
+_HTTPX_STALE = (_http.RemoteProtocolError, _http.ReadError, _http.WriteError)
+
+
 class _HttpxSession:
     def __init__(self, settings: Settings, endpoint: Endpoint) -> None:
         self._client = openai.DefaultAsyncHttpxClient(timeout=_http.Timeout(
@@ -158,8 +211,12 @@ class _HttpxSession:
                              _httpx_timeout)
 
     async def send(self, url: str, content: bytes, headers: dict[str, str]) -> Reply:
-        request = self._client.build_request("POST", url, content=content, headers=headers)
-        response = await self._guard.call(self._client.send(request, stream=True), started=False)
+        def post(reuse: _Reuse) -> Awaitable[Any]:
+            request = self._client.build_request("POST", url, content=content, headers=headers,
+                                                 extensions={"trace": reuse.httpcore_event})
+            return self._client.send(request, stream=True)
+
+        response = await self._guard.opened(post, _HTTPX_STALE)
         return _GuardedReply(self._guard, response.status_code, response.headers, response.aread,
                              response.aiter_bytes, response.aclose)
 
