@@ -9,13 +9,15 @@ A request that went out on a pooled connection the server had just closed (its
 keep-alive ran out) is sent again at once on another, up to ``STALE_RESENDS``
 times: the server never read it, so the engine sees no failed attempt, the
 breaker counts nothing and no second rate-limit slot is taken. Each transport
-tells whether a connection was reused through its tracing hooks.
+tells whether a connection was reused: our aiohttp connector, httpcore's ``trace``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from functools import partial
 from typing import Any, Protocol
 
@@ -80,8 +82,25 @@ class _Reuse:
             self.reused = not self.connected
 
 
-async def _aiohttp_reused(session: object, context: Any, params: object) -> None:
-    context.trace_request_ctx.reused = True
+_sending: ContextVar[_Reuse | None] = ContextVar("llm_magics_sending", default=None)
+"""The request the running task is sending on the aiohttp session, for ``_Connector``."""
+
+
+class _Connector(aiohttp.TCPConnector):
+    """Tells the request being sent whether its connection came from the pool (a connection
+    it handed out before). aiohttp's own tracing would dispatch a dozen signals per request."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._handed_out: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    async def connect(self, *args: Any, **kwargs: Any) -> Any:
+        connection = await super().connect(*args, **kwargs)
+        reuse, protocol = _sending.get(), connection.protocol
+        if reuse is not None and protocol is not None:
+            reuse.reused = protocol in self._handed_out
+            self._handed_out.add(protocol)
+        return connection
 
 
 class _Guard:
@@ -171,22 +190,23 @@ _AIOHTTP_STALE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
 class _AiohttpSession:
     def __init__(self, settings: Settings, endpoint: Endpoint) -> None:
         # The SDK's TLS settings too (its CA bundle, SSL_CERT_FILE / SSL_CERT_DIR honoured).
-        connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S,
-                                         ssl=_http.create_ssl_context())
-        tracing = aiohttp.TraceConfig()
-        tracing.on_connection_reuseconn.append(_aiohttp_reused)
+        connector = _Connector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S,
+                               ssl=_http.create_ssl_context())
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=None, connect=settings.connect_timeout,
                                           sock_read=settings.read_timeout),
-            trace_configs=[tracing],
         )
         self._guard = _Guard(endpoint, (aiohttp.ClientError, asyncio.TimeoutError, OSError),
                              _aiohttp_timeout)
 
     async def send(self, url: str, content: bytes, headers: dict[str, str]) -> Reply:
-        def post(reuse: _Reuse) -> Awaitable[aiohttp.ClientResponse]:
-            return self._session.post(url, data=content, headers=headers, trace_request_ctx=reuse)
+        async def post(reuse: _Reuse) -> aiohttp.ClientResponse:
+            token = _sending.set(reuse)
+            try:
+                return await self._session.post(url, data=content, headers=headers)
+            finally:
+                _sending.reset(token)
 
         response = await self._guard.opened(post, _AIOHTTP_STALE)
         return _GuardedReply(self._guard, response.status, response.headers, response.read,
