@@ -105,8 +105,11 @@ class ChatStream:
             self._head += data[:_HEAD_BYTES - len(self._head)]
         if self._json is not None:
             self._json += data
-        else:
-            self._pending.extend(self._decoder.feed(data))
+            start = self._json.lstrip()[:1]
+            if not start or start == b"{":
+                return
+            data, self._json = bytes(self._json), None  # labelled JSON, but events after all
+        self._pending.extend(self._decoder.feed(data))
 
     def _at_end(self) -> list[SSEEvent]:
         """What the body said once it ended cleanly: its last event, or its JSON answer."""
@@ -140,6 +143,11 @@ class ChatStream:
         """The error for an answer that ended without a ``finish_reason``."""
         if self.events:
             return self._server_error("ended without a finish_reason")
+        if not self._head:  # llama.cpp's Python server refuses an over-long prompt this way
+            return self._server_error(
+                "ended before it sent anything (an empty body). Some servers answer a stream "
+                "request they refuse like this (a prompt longer than the model's context): "
+                "send it without streaming to see the server's reason")
         kind = self.headers.get("content-type") or "no content type"
         return self._server_error(
             f"answered a stream request with something that is not server-sent events "

@@ -80,6 +80,7 @@ STREAMS = {
     "finish in the chunk with the text": sse(ROLE + event(chunk({"content": TEXT}, "stop"))
                                              + DONE),
     "content null": sse(ROLE + event(chunk({"content": None})) + HELLO + WORLD + STOP + DONE),
+    "events labelled application/json": http(b"\n" + STREAM),
 }
 
 
