@@ -42,6 +42,16 @@ def _usage(raw: Any) -> Usage | None:
     return Usage(prompt or 0, completion or 0)
 
 
+def _text_of(content: Any) -> str:
+    """A message's text: a string, or the text of a list of parts (as some servers send)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part["text"] for part in content
+                       if isinstance(part, dict) and isinstance(part.get("text"), str))
+    return ""
+
+
 def response_from_bytes(content: bytes, request: Request, latency: float, where: str,
                         prices: Prices | None = None, content_type: str | None = None
                         ) -> Response:
@@ -96,7 +106,7 @@ def response_from_body(body: Any, request: Request, latency: float,
     """
     try:
         choice = body["choices"][0]
-        text = choice["message"].get("content") or ""
+        text = _text_of(choice["message"].get("content"))
     except (KeyError, IndexError, TypeError, AttributeError):
         raise errors.ServerError(
             f"The server sent a response without choices: {json.dumps(body)[:200]}"
@@ -116,12 +126,13 @@ def response_from_body(body: Any, request: Request, latency: float,
 
 @dataclass
 class StreamProgress:
-    """What a stream said so far: its text, and whether and why it finished."""
+    """What a stream said so far: its text and tool calls, and whether and why it finished."""
 
     model: str
     parts: list[str] = field(default_factory=list)
     finish_reason: str | None = None
     usage: Usage | None = None
+    tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)  # by their ``index``
 
     def add(self, chunk: dict[str, Any]) -> str:
         """Take one chunk; returns its text delta ('' for role, finish and usage chunks)."""
@@ -133,10 +144,48 @@ class StreamProgress:
         choice = choices[0]
         self.finish_reason = choice.get("finish_reason") or self.finish_reason
         delta = choice.get("delta")
-        text = (delta.get("content") if isinstance(delta, dict) else None) or ""
+        if not isinstance(delta, dict):
+            return ""
+        if delta.get("tool_calls"):
+            self._add_tool_calls(delta["tool_calls"])
+        text = _text_of(delta.get("content"))
         if text:
             self.parts.append(text)
         return text
+
+    def _add_tool_calls(self, pieces: Any) -> None:
+        """Tool-call deltas joined per ``index``: id, type and name as they come, the
+        arguments' pieces in order (a whole message's calls have no index: their place)."""
+        if not isinstance(pieces, list):
+            return
+        for place, piece in enumerate(pieces):
+            if not isinstance(piece, dict):
+                continue
+            index = piece.get("index")
+            call = self.tool_calls.setdefault(
+                index if isinstance(index, int) else place,
+                {"id": None, "type": "function", "function": {"name": "", "arguments": ""}})
+            call["id"] = piece.get("id") or call["id"]
+            call["type"] = piece.get("type") or call["type"]
+            function = piece.get("function")
+            if isinstance(function, dict):
+                for key in ("name", "arguments"):
+                    if isinstance(function.get(key), str):
+                        call["function"][key] += function[key]
+
+    def _body(self, usage: Usage | None) -> bytes | None:
+        """A stream with tool calls as the ``chat.completion`` body it stands for (``raw``)."""
+        if not self.tool_calls:
+            return None
+        message = {"role": "assistant", "content": self.text or None,
+                   "tool_calls": [self.tool_calls[i] for i in sorted(self.tool_calls)]}
+        body: dict[str, Any] = {"object": "chat.completion", "model": self.model, "choices": [
+            {"index": 0, "message": message, "finish_reason": self.finish_reason}]}
+        if usage is not None:
+            body["usage"] = {"prompt_tokens": usage.prompt_tokens,
+                             "completion_tokens": usage.completion_tokens,
+                             "total_tokens": usage.total_tokens}
+        return encode_json(body)
 
     @property
     def text(self) -> str:
@@ -153,4 +202,5 @@ class StreamProgress:
             latency_s=latency_s,
             ttft_s=ttft_s,
             finish_reason=self.finish_reason,
+            raw_json=self._body(usage),
         )

@@ -276,3 +276,40 @@ def test_a_429_with_openai_style_reset_headers_is_the_same_on_both_paths(transpo
     assert type(lean) is type(sdk) is errors.RateLimitError
     assert (lean.message, lean.retry_after_s) == (sdk.message, sdk.retry_after_s)
     assert lean.retry_after_s == pytest.approx(0.15)
+
+
+def tool_delta(index: int, **piece: object) -> bytes:
+    return event(chunk({"tool_calls": [{"index": index, **piece}]}))
+
+
+TOOL_STREAM = (ROLE
+               + tool_delta(0, id="call_a", type="function",
+                            function={"name": "weather", "arguments": ""})
+               + tool_delta(0, function={"arguments": '{"city": '})
+               + tool_delta(1, id="call_b", type="function",
+                            function={"name": "time", "arguments": "{}"})
+               + tool_delta(0, function={"arguments": '"Oslo"}'})
+               + event(chunk({}, "tool_calls")) + DONE)
+TOOL_CALLS = [{"id": "call_a", "type": "function",
+               "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}},
+              {"id": "call_b", "type": "function", "function": {"name": "time", "arguments": "{}"}}]
+
+
+@pytest.mark.parametrize(("path", "transport"), WIRES)
+def test_a_streams_tool_calls_are_kept_whole(path, transport):
+    """Was: a stream of tool calls ended as an empty text, its calls lost (and cached so)."""
+    with RawHTTPServer(respond(sse(TOOL_STREAM))) as server:
+        first = ask(server.base_url, path, transport, stream=True, cache=True)
+        again = ask(server.base_url, path, transport, stream=True, cache=True)
+    assert (first.text, first.finish_reason) == ("", "tool_calls")
+    assert first.raw["choices"][0]["message"]["tool_calls"] == TOOL_CALLS
+    assert again.cached and again.raw == first.raw
+
+
+@pytest.mark.parametrize(("path", "transport"), WIRES)
+def test_content_sent_as_a_list_of_parts_is_its_text(path, transport):
+    """Some servers send ``content`` as parts. Was: the list itself as the 'text'."""
+    parts = [{"type": "text", "text": "hello"}, {"type": "text", "text": " world"}]
+    assert answer_to(http(completion(parts)), path, transport).text == TEXT
+    as_parts = sse(ROLE + event(chunk({"content": parts[:1]})) + WORLD + STOP + DONE)
+    assert answer_to(as_parts, path, transport, stream=True).text == TEXT
