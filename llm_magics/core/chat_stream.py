@@ -25,10 +25,10 @@ from typing import Any, cast
 from .. import errors
 from .answer import StreamProgress
 from .bounds import Deadline, within
-from .client import translate_error
+from .client import status_error, translate_error
 from .constants import STREAM_DRAIN_S
 from .endpoint import Endpoint
-from .jsoncodec import decode_json
+from .jsoncodec import decode_json, encode_json
 from .settings import Settings
 from .sse import DONE, SSEDecoder, SSEEvent
 from .wire import open_chat
@@ -59,6 +59,8 @@ class ChatStream:
         self._head = b""
         self._decoder = SSEDecoder()
         self._pending: deque[SSEEvent] = deque()
+        # Some servers ignore ``stream`` and answer with one JSON body: kept whole, read at its end.
+        self._json: bytearray | None = bytearray() if _is_json(self.headers) else None
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._pump = asyncio.get_running_loop().create_task(self._read_body())
 
@@ -82,20 +84,38 @@ class ChatStream:
                 return None
             item = await self._queue.get()
             if isinstance(item, bytes):
-                if len(self._head) < _HEAD_BYTES:
-                    self._head += item[:_HEAD_BYTES - len(self._head)]
-                self._pending.extend(self._decoder.feed(item))
+                self._take(item)
                 continue
             self._ended = True
             if item is not _END:
                 raise translate_error(item, self.endpoint)
+            self._pending.extend(self._at_end())
         event = self._pending.popleft()
         self.events += 1
         if event.data == DONE:
             self.done = self._ended = True
             self._pending.clear()
             return None
+        if event.event == "error":
+            raise self._reported(_problem_in(event.data))
         return self._parse(event.data)
+
+    def _take(self, data: bytes) -> None:
+        if len(self._head) < _HEAD_BYTES:
+            self._head += data[:_HEAD_BYTES - len(self._head)]
+        if self._json is not None:
+            self._json += data
+            start = self._json.lstrip()[:1]
+            if not start or start == b"{":
+                return
+            data, self._json = bytes(self._json), None  # labelled JSON, but events after all
+        self._pending.extend(self._decoder.feed(data))
+
+    def _at_end(self) -> list[SSEEvent]:
+        """What the body said once it ended cleanly: its last event, or its JSON answer."""
+        if self._json is not None:
+            return _answer_as_events(bytes(self._json))
+        return [event for event in self._decoder.end() if _whole(event)]
 
     def _parse(self, data: str) -> dict[str, Any]:
         try:
@@ -106,14 +126,28 @@ class ChatStream:
             raise self._server_error(f"sent {data[:80]!r}, not a chunk")
         problem = chunk.get("error")
         if problem:
-            detail = problem.get("message") if isinstance(problem, dict) else problem
-            raise self._server_error(f"reported an error: {detail}")
+            raise self._reported(problem)
         return chunk
+
+    def _reported(self, problem: object) -> errors.LLMError:
+        """An error the server sent inside the stream, raised as the status it names would be
+        (a 429 is a ``RateLimitError``, a 400 is not retried), else as a ``ServerError``."""
+        status = _status_named(problem)
+        if status is None:
+            detail = problem.get("message") if isinstance(problem, dict) else problem
+            return self._server_error(f"reported an error: {detail}")
+        return translate_error(status_error(status, self.headers, problem, self.endpoint),
+                               self.endpoint)
 
     def unfinished(self) -> errors.ServerError:
         """The error for an answer that ended without a ``finish_reason``."""
         if self.events:
             return self._server_error("ended without a finish_reason")
+        if not self._head:  # llama.cpp's Python server refuses an over-long prompt this way
+            return self._server_error(
+                "ended before it sent anything (an empty body). Some servers answer a stream "
+                "request they refuse like this (a prompt longer than the model's context): "
+                "send it without streaming to see the server's reason")
         kind = self.headers.get("content-type") or "no content type"
         return self._server_error(
             f"answered a stream request with something that is not server-sent events "
@@ -138,6 +172,80 @@ class ChatStream:
             await asyncio.wait([self._pump])  # never raises the pump's end; ours still does
         finally:
             await self.response.aclose()
+
+
+_STATUS_BY_TYPE = {
+    "invalid_request_error": 400, "authentication_error": 401, "permission_error": 403,
+    "not_found_error": 404, "rate_limit_error": 429, "rate_limit_exceeded": 429,
+    "server_error": 500, "overloaded_error": 503,
+}
+"""Error ``type``/``code`` names OpenAI-compatible servers put in a stream, as HTTP statuses."""
+
+
+def _status_named(problem: object) -> int | None:
+    """The HTTP status an in-stream error names (vLLM, LiteLLM: ``code``; OpenAI: ``type``)."""
+    if not isinstance(problem, dict):
+        return None
+    for key in ("code", "status", "status_code"):
+        value = str(problem.get(key))
+        if value.isdigit() and 400 <= int(value) < 600:
+            return int(value)
+    for key in ("type", "code"):
+        status = _STATUS_BY_TYPE.get(str(problem.get(key)))
+        if status is not None:
+            return status
+    return None
+
+
+def _problem_in(data: str) -> object:
+    """The error of an ``event: error`` frame: its JSON (``error`` unwrapped), or its text."""
+    try:
+        body = decode_json(data)
+    except ValueError:
+        return data
+    return body.get("error", body) if isinstance(body, dict) else body
+
+
+def _is_json(headers: Any) -> bool:
+    kind = headers.get("content-type") or ""
+    return kind.split(";")[0].strip().lower() == "application/json"
+
+
+def _whole(event: SSEEvent) -> bool:
+    """Whether an event the body's end left open is whole: a cut JSON object never parses."""
+    if event.data == DONE:
+        return True
+    try:
+        return isinstance(decode_json(event.data), dict)
+    except ValueError:
+        return False
+
+
+def _answer_as_events(body: bytes) -> list[SSEEvent]:
+    """A JSON body sent for a stream request, as the events of a finished stream.
+
+    A ``chat.completion`` becomes one chunk (its message as the delta) then ``[DONE]``:
+    the body was read to its end, so it is whole. An ``{"error": ...}`` body is passed
+    on as a chunk, to be raised as what it says; anything else gives no event, so the
+    stream is reported as not server-sent events.
+    """
+    try:
+        answer = decode_json(body)
+    except ValueError:
+        return []
+    if not isinstance(answer, dict):
+        return []
+    if answer.get("error"):
+        return [SSEEvent(body.decode("utf-8", "replace"))]
+    try:
+        choice = answer["choices"][0]
+        message = choice["message"]
+    except (KeyError, IndexError, TypeError):
+        return []
+    chunk = {"model": answer.get("model"), "usage": answer.get("usage"),
+             "choices": [{"index": 0, "delta": message,
+                          "finish_reason": choice.get("finish_reason")}]}
+    return [SSEEvent(encode_json(chunk).decode()), SSEEvent(DONE)]
 
 
 def chunk_reader(settings: Settings, deadline: Deadline, endpoint: Endpoint) -> NextChunk:

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 import openai
+from aiohttp.http_exceptions import ContentEncodingError
 
 try:  # the HTTP library under the SDK: httpx2 from openai 3 on, httpx before
     import httpx2 as _http
@@ -34,7 +35,7 @@ from .settings import Settings
 
 __all__ = [
     "get_client", "translate_error", "close_clients", "RAW_RESPONSE", "status_error",
-    "timeout_error", "connection_error", "timed_out",
+    "timeout_error", "connection_error", "timed_out", "undecodable", "undecodable_error",
 ]
 
 # ``cast_to`` that makes the SDK hand back the HTTP response as is: no request-params
@@ -153,6 +154,9 @@ def translate_error(err: Exception, endpoint: Endpoint) -> errors.LLMError:
 def _translate(err: Exception, endpoint: Endpoint) -> errors.LLMError:
     if isinstance(err, errors.LLMError):
         return err
+    failure = undecodable(err)
+    if failure is not None:
+        return undecodable_error(endpoint, failure)
     if isinstance(err, (openai.APITimeoutError, _http.TimeoutException)) and timed_out(err):
         return timeout_error(endpoint)
     if isinstance(err, _http.TransportError):  # raised while reading a body that was started
@@ -163,6 +167,29 @@ def _translate(err: Exception, endpoint: Endpoint) -> errors.LLMError:
         return status_error(err.status_code, err.response.headers, err.body, endpoint)
     return errors.LLMError(f"Unexpected error calling {endpoint.base_url}: "
                            f"{type(err).__name__}: {err}")
+
+
+_UNDECODABLE = (_http.DecodingError, ContentEncodingError)
+
+
+def undecodable(err: BaseException) -> BaseException | None:
+    """The failure to decode a body by its ``Content-Encoding`` behind ``err``, if that is
+    what it was (the SDK wraps it as a connection error, aiohttp as a payload error)."""
+    seen: BaseException | None = err
+    for _ in range(8):  # a chain of causes is short; a cycle of contexts must not hang us
+        if seen is None or isinstance(seen, _UNDECODABLE):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def undecodable_error(endpoint: Endpoint, failure: BaseException) -> errors.ServerError:
+    """The server answered, but with a body its ``Content-Encoding`` does not decode."""
+    detail = getattr(failure, "message", None) or str(failure) or type(failure).__name__
+    return errors.ServerError(
+        f"{endpoint.base_url} sent a body that its Content-Encoding does not decode ({detail}). "
+        "A proxy in between may label the body wrongly; check it, or call the server directly."
+    )
 
 
 def timeout_error(endpoint: Endpoint) -> errors.APITimeoutError:

@@ -21,6 +21,7 @@ __all__ = [
     "RATE_LIMIT_PAUSE_S",
     "SERVER_RETRY_FACTOR",
     "STREAM_DRAIN_S",
+    "STALE_RESENDS",
     "PLAN_CALL_S",
     "PLAN_SAFETY",
     "BATCH_WINDOW_S",
@@ -97,6 +98,12 @@ STREAM_DRAIN_S = 1.0
 """After ``[DONE]``, how long to wait for the body's end so the connection can be reused."""
 
 # -- the run planner (mode="auto", deadline=) ---------------------------------------------------
+STALE_RESENDS = 2
+"""How many times the lean path sends a request again, at once, when the pooled connection
+it went out on turns out closed by the server (its keep-alive ran out as the request left):
+the server never read it, so it is no failure of the endpoint. Each resend drops one dead
+connection from the pool; a fresh connection that fails is the call's failure as usual."""
+
 PLAN_CALL_S = 2.0
 """Seconds one call is assumed to take when the planner times a fan-out: a short answer from a
 hosted model. With ``concurrency`` calls in flight it bounds the rate where no rpm/tpm does."""

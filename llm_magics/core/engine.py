@@ -26,6 +26,7 @@ from .answer import StreamProgress, response_from_bytes
 from .bounds import Deadline, attempt_timeout_error, within
 from .budget import check_call
 from .chat_stream import chunk_reader, open_chat_stream, read_until_text
+from .client import translate_error
 from .constants import RATE_LIMIT_PAUSE_S
 from .endpoint import Endpoint
 from .history.record import Recorder, record, recorder_for
@@ -253,8 +254,12 @@ class Engine:
             started = time.perf_counter()
             content, headers = await post_chat(body, request.priority, endpoint, settings)
             limiter.observe_headers(headers)
-            response = response_from_bytes(content, request, time.perf_counter() - started,
-                                           endpoint.base_url, settings.prices)
+            try:
+                response = response_from_bytes(content, request, time.perf_counter() - started,
+                                               endpoint.base_url, settings.prices,
+                                               headers.get("content-type"))
+            except errors.LLMError as err:  # it quotes the body: a server may echo the key
+                raise translate_error(err, endpoint) from None
             return response, response.usage
 
         try:

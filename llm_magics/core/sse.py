@@ -5,8 +5,9 @@ ourselves means every complete event received before a connection breaks is
 handed out, and an answer that stopped early is told apart from one that
 finished (``[DONE]``). It follows the WHATWG event-stream rules: lines end in
 CRLF, LF or CR; ``data`` lines of one event are joined with newlines; ``:``
-starts a comment; a blank line ends an event; an event without a blank line
-after it when the body ends is incomplete and dropped.
+starts a comment; a blank line ends an event. An event still open when the
+body ends is handed out by ``end()`` (some servers close right after their last
+``data:`` line, without the blank line); the caller judges whether it is whole.
 
     >>> decoder = SSEDecoder()
     >>> [e.data for e in decoder.feed(b'data: {"a": 1}\\n\\ndata: [DO')]
@@ -71,6 +72,13 @@ class SSEDecoder:
         if self._pending:
             self._last_was_cr = False
         return events
+
+    def end(self) -> list[SSEEvent]:
+        """The event left open when the body ended cleanly, if any (``[]`` otherwise)."""
+        line, self._pending, self._last_was_cr = self._pending, b"", False
+        event = self._line(line.decode("utf-8", errors="replace")) if line else None
+        last = self._dispatch()
+        return [e for e in (event, last) if e is not None]
 
     def _line(self, line: str) -> SSEEvent | None:
         if not line:

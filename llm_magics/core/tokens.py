@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["estimate_prompt_tokens", "estimate_request_tokens", "prompt_tokens_bound",
-           "DEFAULT_COMPLETION_ESTIMATE"]
+__all__ = ["estimate_prompt_tokens", "estimate_request_tokens", "estimate_text_tokens",
+           "prompt_tokens_bound", "DEFAULT_COMPLETION_ESTIMATE"]
 
 CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 4
@@ -33,6 +33,11 @@ def _utf8_bytes(text: str) -> int:
 def estimate_prompt_tokens(messages: list[dict[str, Any]]) -> int:
     chars = sum(_content_chars(m.get("content")) for m in messages)
     return chars // CHARS_PER_TOKEN + TOKENS_PER_MESSAGE * len(messages) + 1
+
+
+def estimate_text_tokens(text: str) -> int:
+    """An answer's tokens, for a server that did not report its usage."""
+    return _content_chars(text) // CHARS_PER_TOKEN + (1 if text else 0)
 
 
 def estimate_request_tokens(messages: list[dict[str, Any]], max_tokens: int | None) -> int:

@@ -4,12 +4,20 @@ Both hand back a ``Reply`` of the same shape (``status``, ``headers``, ``read()`
 ``aiter_bytes()``, ``aclose()``), and raise only ``llm_magics.errors``: a
 transport's timeout is an ``APITimeoutError``, anything else it raises an
 ``APIConnectionError`` that says whether the answer had begun.
+
+A request that went out on a pooled connection the server had just closed (its
+keep-alive ran out) is sent again at once on another, up to ``STALE_RESENDS``
+times: the server never read it, so the engine sees no failed attempt, the
+breaker counts nothing and no second rate-limit slot is taken. Each transport
+tells whether a connection was reused: our aiohttp connector, httpcore's ``trace``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from functools import partial
 from typing import Any, Protocol
 
@@ -22,7 +30,8 @@ except ImportError:  # pragma: no cover - older SDKs
     import httpx as _http
 
 from .. import errors
-from .client import connection_error, timed_out, timeout_error
+from .client import connection_error, timed_out, timeout_error, undecodable, undecodable_error
+from .constants import STALE_RESENDS
 from .endpoint import Endpoint
 from .settings import Settings
 
@@ -56,6 +65,44 @@ def open_session(settings: Settings, endpoint: Endpoint) -> Session:
     return _HttpxSession(settings, endpoint)
 
 
+class _Reuse:
+    """Whether one request went out on a pooled connection, as the transport's hooks saw it."""
+
+    __slots__ = ("reused", "connected")
+
+    def __init__(self) -> None:
+        self.reused = False
+        self.connected = False
+
+    async def httpcore_event(self, name: str, info: object) -> None:
+        """httpx's ``trace`` extension: headers sent without a connect first means reused."""
+        if name == "connection.connect_tcp.started":
+            self.connected = True
+        elif name == "http11.send_request_headers.started":
+            self.reused = not self.connected
+
+
+_sending: ContextVar[_Reuse | None] = ContextVar("llm_magics_sending", default=None)
+"""The request the running task is sending on the aiohttp session, for ``_Connector``."""
+
+
+class _Connector(aiohttp.TCPConnector):
+    """Tells the request being sent whether its connection came from the pool (a connection
+    it handed out before). aiohttp's own tracing would dispatch a dozen signals per request."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._handed_out: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    async def connect(self, *args: Any, **kwargs: Any) -> Any:
+        connection = await super().connect(*args, **kwargs)
+        reuse, protocol = _sending.get(), connection.protocol
+        if reuse is not None and protocol is not None:
+            reuse.reused = protocol in self._handed_out
+            self._handed_out.add(protocol)
+        return connection
+
+
 class _Guard:
     """How one transport's exceptions become ``llm_magics.errors`` for one endpoint."""
 
@@ -66,6 +113,9 @@ class _Guard:
         self._is_timeout = is_timeout
 
     def _error(self, err: BaseException, started: bool) -> errors.LLMError:
+        failure = undecodable(err)
+        if failure is not None:
+            return undecodable_error(self._endpoint, failure)
         if self._is_timeout(err):
             return timeout_error(self._endpoint)
         return connection_error(self._endpoint, err, started=started)
@@ -75,6 +125,19 @@ class _Guard:
             return await awaitable
         except self._failures as err:
             raise self._error(err, started) from None
+
+    async def opened(self, send: Callable[[_Reuse], Awaitable[Any]],
+                     stale: tuple[type[BaseException], ...]) -> Any:
+        """``send(reuse)``'s response; sent again when it failed as ``stale`` on a reused
+        connection (the server closed it as the request left, so it never read it)."""
+        for _ in range(STALE_RESENDS):
+            reuse = _Reuse()
+            try:
+                return await send(reuse)
+            except self._failures as err:
+                if not (reuse.reused and isinstance(err, stale)):
+                    raise self._error(err, False) from None
+        return await self.call(send(_Reuse()), started=False)
 
     async def iterate(self, source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         try:
@@ -120,11 +183,15 @@ async def _release_aiohttp(response: aiohttp.ClientResponse) -> None:
         response.close()
 
 
+_AIOHTTP_STALE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+"""What a request on a connection the server had closed fails with, before any answer."""
+
+
 class _AiohttpSession:
     def __init__(self, settings: Settings, endpoint: Endpoint) -> None:
         # The SDK's TLS settings too (its CA bundle, SSL_CERT_FILE / SSL_CERT_DIR honoured).
-        connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S,
-                                         ssl=_http.create_ssl_context())
+        connector = _Connector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEPALIVE_S,
+                               ssl=_http.create_ssl_context())
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=None, connect=settings.connect_timeout,
@@ -134,8 +201,14 @@ class _AiohttpSession:
                              _aiohttp_timeout)
 
     async def send(self, url: str, content: bytes, headers: dict[str, str]) -> Reply:
-        response = await self._guard.call(self._session.post(url, data=content, headers=headers),
-                                          started=False)
+        async def post(reuse: _Reuse) -> aiohttp.ClientResponse:
+            token = _sending.set(reuse)
+            try:
+                return await self._session.post(url, data=content, headers=headers)
+            finally:
+                _sending.reset(token)
+
+        response = await self._guard.opened(post, _AIOHTTP_STALE)
         return _GuardedReply(self._guard, response.status, response.headers, response.read,
                              response.content.iter_any, partial(_release_aiohttp, response))
 
@@ -147,15 +220,23 @@ def _httpx_timeout(err: BaseException) -> bool:
     return isinstance(err, _http.TimeoutException) and timed_out(err)
 
 
+_HTTPX_STALE = (_http.RemoteProtocolError, _http.ReadError, _http.WriteError)
+
+
 class _HttpxSession:
     def __init__(self, settings: Settings, endpoint: Endpoint) -> None:
         self._client = openai.DefaultAsyncHttpxClient(timeout=_http.Timeout(
             settings.timeout, connect=settings.connect_timeout, read=settings.read_timeout))
-        self._guard = _Guard(endpoint, (_http.TransportError,), _httpx_timeout)
+        self._guard = _Guard(endpoint, (_http.TransportError, _http.DecodingError),
+                             _httpx_timeout)
 
     async def send(self, url: str, content: bytes, headers: dict[str, str]) -> Reply:
-        request = self._client.build_request("POST", url, content=content, headers=headers)
-        response = await self._guard.call(self._client.send(request, stream=True), started=False)
+        def post(reuse: _Reuse) -> Awaitable[Any]:
+            request = self._client.build_request("POST", url, content=content, headers=headers,
+                                                 extensions={"trace": reuse.httpcore_event})
+            return self._client.send(request, stream=True)
+
+        response = await self._guard.opened(post, _HTTPX_STALE)
         return _GuardedReply(self._guard, response.status_code, response.headers, response.aread,
                              response.aiter_bytes, response.aclose)
 

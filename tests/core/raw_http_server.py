@@ -9,6 +9,7 @@ test writes before it cuts the connection.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 from collections.abc import Awaitable, Callable
@@ -72,22 +73,28 @@ class RawHTTPServer:
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
+    async def _read_request(self, reader: asyncio.StreamReader) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value.strip())
+        await reader.readexactly(length)
+        self.requests += 1
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._tasks.add(asyncio.current_task())  # type: ignore[arg-type]
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value.strip())
-            await reader.readexactly(length)
-            self.requests += 1
-            await self.behaviour(writer)
+            await self._serve(reader, writer)
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             pass
         finally:
             writer.transport.abort()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._read_request(reader)
+        await self.behaviour(writer)
 
     def __enter__(self) -> RawHTTPServer:
         self._thread.start()
@@ -108,3 +115,27 @@ class RawHTTPServer:
         asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+
+Reply = Callable[[int, int], "bytes | None"]
+
+
+class KeepAliveServer(RawHTTPServer):
+    """Many requests per connection: ``reply(connection, nth)`` (both counted from 1) is the
+    response to the nth request on that connection; None closes it without an answer."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(never_answer)
+        self.reply = reply
+        self.connections = 0
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        connection = self.connections
+        for nth in itertools.count(1):
+            await self._read_request(reader)
+            payload = self.reply(connection, nth)
+            if payload is None:
+                return
+            writer.write(payload)
+            await writer.drain()

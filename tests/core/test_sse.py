@@ -55,3 +55,14 @@ def test_an_event_without_its_blank_line_is_not_handed_out():
     assert decoder.feed(b"data: whole\n\ndata: cut mid-ev") == [SSEEvent("whole")]
     assert decoder.feed(b"ent\n") == []  # the line ended, the event has not
 
+
+
+def test_the_event_left_open_at_the_end_of_the_body_comes_out_of_end():
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: whole\n\ndata: [DONE]") == [SSEEvent("whole")]
+    assert decoder.end() == [SSEEvent("[DONE]")]
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\ndata: b\n") == []
+    assert decoder.end() == [SSEEvent("a\nb")]
+    assert decoder.end() == []  # handed out once
+    assert SSEDecoder().end() == []
