@@ -17,6 +17,7 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "OVERSIZE_DRAIN_BYTES",
     "TENANT_WINDOW_S",
+    "WRITE_TIMEOUT_S",
 ]
 
 MAX_JSON_DEPTH = 64
@@ -42,6 +43,10 @@ BODY_IDLE_TIMEOUT_S = 10.0
 
 BODY_TOTAL_TIMEOUT_S = 60.0
 """A JSON body (bounded by ``--max-body-mb``) must arrive in full within this long."""
+
+WRITE_TIMEOUT_S = 30.0
+"""A response the client stops reading (its TCP window stays full) is cut off after this long
+(``--write-timeout-s``): a stream it never reads would otherwise hold a shared slot forever."""
 
 KEEP_ALIVE_S = 30
 """An idle keep-alive connection is closed after this many seconds (``--keep-alive-s``)."""

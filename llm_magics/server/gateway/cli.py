@@ -28,6 +28,7 @@ from ..constants import (
     KEEP_ALIVE_S,
     MAX_CONNECTIONS,
     MAX_JSON_BODY_MB,
+    WRITE_TIMEOUT_S,
 )
 from ..serving import AppServer, bind_socket, exit_with_parent, url_for, uvicorn_config
 from .admission import is_loopback
@@ -94,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
              f"{HEADER_TIMEOUT_S:g})")
     add("--body-timeout-s", type=float, default=BODY_IDLE_TIMEOUT_S,
         help=f"answer 408 when a request body pauses longer (default {BODY_IDLE_TIMEOUT_S:g})")
+    add("--write-timeout-s", type=float, default=WRITE_TIMEOUT_S,
+        help=f"close a connection whose client reads none of the answer for this long "
+             f"(default {WRITE_TIMEOUT_S:g})")
     add("--keep-alive-s", type=int, default=KEEP_ALIVE_S,
         help=f"close idle keep-alive connections after this long (default {KEEP_ALIVE_S})")
     add("--max-connections", type=int, default=MAX_CONNECTIONS,

@@ -19,6 +19,7 @@ from ..constants import (
     KEEP_ALIVE_S,
     MAX_CONNECTIONS,
     MAX_JSON_BODY_MB,
+    WRITE_TIMEOUT_S,
 )
 
 __all__ = ["CLIENT_KEYS_ENV", "METRICS_KEY_ENV", "GatewayConfig", "default_state_dir"]
@@ -88,6 +89,8 @@ class GatewayConfig:
     header_timeout_s: float = HEADER_TIMEOUT_S
     body_timeout_s: float = BODY_IDLE_TIMEOUT_S
     """Longest pause while a request body arrives."""
+    write_timeout_s: float = WRITE_TIMEOUT_S
+    """Longest time a response may wait for the client to read (a full TCP window)."""
     keep_alive_s: int = KEEP_ALIVE_S
     max_connections: int = MAX_CONNECTIONS
 
@@ -96,7 +99,7 @@ class GatewayConfig:
             raise ValueError("concurrency must be >= 1")
         check_limits(self, ("rpm", "tpm"))
         check_positive(self, ("max_file_mb", "max_body_mb", "header_timeout_s", "body_timeout_s",
-                              "keep_alive_s", "max_connections"))
+                              "write_timeout_s", "keep_alive_s", "max_connections"))
         check_limits(self, ("key_rpm", "key_tpm"), "no per-key limit")
         if self.default_priority not in ("interactive", "high", "bulk"):
             raise ValueError("default_priority must be interactive, high or bulk")
@@ -112,6 +115,7 @@ class GatewayConfig:
     @property
     def connection_limits(self) -> ConnectionLimits:
         return ConnectionLimits(header_timeout_s=self.header_timeout_s,
+                                write_timeout_s=self.write_timeout_s,
                                 keep_alive_s=self.keep_alive_s,
                                 max_connections=self.max_connections)
 
