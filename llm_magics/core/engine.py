@@ -79,6 +79,13 @@ def _is_endpoint_failure(err: errors.LLMError) -> bool:
     return isinstance(err, (errors.APIConnectionError, errors.APITimeoutError, errors.ServerError))
 
 
+def _refused(err: errors.LLMError) -> bool:
+    """The server turned the request down without generating anything (a 4xx other than 429,
+    whose pause already empties the bucket)."""
+    return err.status_code is not None and 400 <= err.status_code < 500 \
+        and err.status_code != 429
+
+
 LimiterFactory = Callable[[Endpoint, Settings], Any]
 
 
@@ -183,6 +190,8 @@ class Engine:
                     breaker.release_probe()  # the caller's bound, not a verdict on the endpoint
                     raise
                 except errors.LLMError as err:
+                    if _refused(err):
+                        permit.settle(0)  # else a refused estimate stays taken for everyone
                     self._on_error(err, limiter, breaker, stats)
                     raise
                 except BaseException:

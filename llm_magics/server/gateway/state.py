@@ -146,12 +146,13 @@ def build_state(config: GatewayConfig, upstream: Upstream, keys: ClientKeys,
     catalog = ModelCatalog(fetch_models, ttl_s=config.models_ttl_s,
                            served_model=upstream.served_model)
     caches = TenantCaches(config, settings)
-    lines = LineRunner(store, engine, upstream, caches.settings_for, catalog, config.concurrency,
-                       config.cache)
+    limits = KeyLimits(shared_tpm=config.tpm)
+    lines = LineRunner(store, engine, upstream, caches.settings_for, catalog, limits,
+                       config.concurrency, config.cache)
     batches = GatewayBatches(store, lines, max_file_bytes=config.max_file_bytes,
                              window_s=config.batch_window_s, retry_s=config.batch_retry_s)
     return GatewayState(config, upstream, settings, engine, slots, catalog, store, batches,
-                        keys, admission, caches)
+                        keys, admission, caches, limits)
 
 
 def gateway_state(request: Request) -> GatewayState:
