@@ -7,6 +7,7 @@ Defaults that an operator may want to change are also flags of
 from __future__ import annotations
 
 __all__ = [
+    "MAX_BATCH_LINES",
     "BODY_IDLE_TIMEOUT_S",
     "BODY_TOTAL_TIMEOUT_S",
     "HEADER_TIMEOUT_S",
@@ -19,6 +20,10 @@ __all__ = [
     "TENANT_WINDOW_S",
     "WRITE_TIMEOUT_S",
 ]
+
+MAX_BATCH_LINES = 50_000
+"""Most requests in one batch input file, as OpenAI allows: a 200 MB file of tiny lines would
+otherwise be over a million parsed bodies held in memory."""
 
 MAX_JSON_DEPTH = 64
 """Deepest nesting of arrays/objects in a JSON body; a tool schema needs ~20, a bomb 100,000."""
