@@ -7,6 +7,7 @@ Defaults that an operator may want to change are also flags of
 from __future__ import annotations
 
 __all__ = [
+    "MAX_ACTIVE_BATCHES",
     "MAX_BATCH_LINES",
     "BODY_IDLE_TIMEOUT_S",
     "BODY_TOTAL_TIMEOUT_S",
@@ -20,6 +21,10 @@ __all__ = [
     "TENANT_WINDOW_S",
     "WRITE_TIMEOUT_S",
 ]
+
+MAX_ACTIVE_BATCHES = 16
+"""Batches one client key may have running at once (``--max-active-batches``): each holds its
+pending lines in memory, so a key that started hundreds would hold hundreds of copies."""
 
 MAX_BATCH_LINES = 50_000
 """Most requests in one batch input file, as OpenAI allows: a 200 MB file of tiny lines would

@@ -10,14 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hostile import KEY_A
+import openai
+import pytest
+from hostile import KEY_A, KEY_B
 from openai import OpenAI
 
 from llm_magics.server.constants import MAX_BATCH_LINES
-from tests.support.batch_api import line, start_batch, wait
+from tests.support.batch_api import line, start_batch, upload, wait
 from tests.support.gateway import Gateway
 from tests.support.sim import Simulator
 from tests.support.sim import chat_body as user
+
+
+def create(client: OpenAI, file_id: str) -> str:
+    return client.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions",
+                                 completion_window="24h").id
 
 
 def test_a_batch_over_the_request_cap_fails_before_any_line_runs(
@@ -32,3 +39,24 @@ def test_a_batch_over_the_request_cap_fails_before_any_line_runs(
     assert error.code == "too_many_requests_in_batch"
     assert f"{MAX_BATCH_LINES + 1}" in error.message and "Split it into several" in error.message
     assert sim.stats["chat_requests"] == 0
+
+
+def test_a_key_runs_a_bounded_number_of_batches_at_once(
+        make_gateway: Callable[..., Gateway], sim: Simulator) -> None:
+    """Each running batch holds its pending lines in memory: a key that starts hundreds
+    from one file would hold hundreds of copies. Past the cap it is told to wait."""
+    sim.configure(latency_s=30)  # nothing finishes while the test runs
+    gateway = make_gateway(client_keys=(KEY_A, KEY_B), max_active_batches=2)
+    with OpenAI(base_url=gateway.base_url, api_key=KEY_A, max_retries=0) as a, \
+            OpenAI(base_url=gateway.base_url, api_key=KEY_B, max_retries=0) as b:
+        file_id = upload(a, [line("1", user("x", max_tokens=1))])
+        running = [create(a, file_id) for _ in range(2)]
+        with pytest.raises(openai.RateLimitError) as refused:
+            create(a, file_id)
+        assert refused.value.code == "too_many_active_batches"
+        assert "2 batches in progress" in refused.value.message
+        assert b.batches.retrieve(create(b, upload(b, [line("1", user("y"))]))).status \
+            != "failed"  # another key is not affected
+        a.batches.cancel(running[0])
+        wait(a, running[0])
+        assert create(a, file_id)  # a finished batch frees its place

@@ -51,8 +51,10 @@ class GatewayBatches:
     """Implements :class:`~llm_magics.server.batch_api.BatchBackend` for the gateway."""
 
     def __init__(self, store: GatewayStore, lines: LineRunner, *, max_file_bytes: int,
-                 window_s: float | None = None, retry_s: float = 5.0) -> None:
+                 max_active: int | None = None, window_s: float | None = None,
+                 retry_s: float = 5.0) -> None:
         self.store = store
+        self.max_active = max_active
         self.lines = lines
         self.max_file_bytes: int | None = max_file_bytes
         self.window_s = window_s
@@ -111,6 +113,12 @@ class GatewayBatches:
 
     def create_batch(self, input_file: FileRecord, endpoint: str, window: str,
                      metadata: dict[str, Any] | None, tenant: str) -> ServedBatch:
+        running = sum(1 for owner in self._tenants.values() if owner == tenant)
+        if self.max_active is not None and running >= self.max_active:
+            raise ErrorReply(
+                429, f"This key has {running} batches in progress, the most it may run at once; "
+                "wait for one to finish (or cancel one), or put more lines in one batch.",
+                type="requests", code="too_many_active_batches")
         window_s = self.window_s or WINDOW_S[window]
         record = ServedBatch.new(input_file.id, endpoint, window, metadata, window_s)
         self.store.save_batch(record, tenant)

@@ -26,6 +26,7 @@ from ..constants import (
     BODY_IDLE_TIMEOUT_S,
     HEADER_TIMEOUT_S,
     KEEP_ALIVE_S,
+    MAX_ACTIVE_BATCHES,
     MAX_CONNECTIONS,
     MAX_JSON_BODY_MB,
     WRITE_TIMEOUT_S,
@@ -112,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="DANGEROUS: serve a non-loopback --host without client keys")
     add("--default-priority", default="high", choices=["interactive", "high", "bulk"],
         help="priority of requests without an X-LLM-Priority header (batches are bulk)")
+    add("--max-active-batches", type=int, default=MAX_ACTIVE_BATCHES,
+        help=f"batches one client key may have running at once (default {MAX_ACTIVE_BATCHES})")
     add("--batch-window-s", type=float, default=None,
         help="shorten the 24h completion window to this many seconds (testing expiry)")
     add("--log-level", default="warning",

@@ -17,6 +17,7 @@ from ..constants import (
     BODY_IDLE_TIMEOUT_S,
     HEADER_TIMEOUT_S,
     KEEP_ALIVE_S,
+    MAX_ACTIVE_BATCHES,
     MAX_CONNECTIONS,
     MAX_JSON_BODY_MB,
     WRITE_TIMEOUT_S,
@@ -64,6 +65,8 @@ class GatewayConfig:
     batch_window_s: float | None = None
     """Override of the 24 h completion window, in seconds (tests of expiry)."""
     batch_retry_s: float = 5.0
+    max_active_batches: int = MAX_ACTIVE_BATCHES
+    """Batches one client key may have running at once (429 for the next)."""
     """Wait before retrying batch lines that failed on a transient upstream error."""
     models_ttl_s: float = 60.0
     """How long the upstream's model list is trusted before it is fetched again."""
@@ -99,7 +102,8 @@ class GatewayConfig:
             raise ValueError("concurrency must be >= 1")
         check_limits(self, ("rpm", "tpm"))
         check_positive(self, ("max_file_mb", "max_body_mb", "header_timeout_s", "body_timeout_s",
-                              "write_timeout_s", "keep_alive_s", "max_connections"))
+                              "write_timeout_s", "keep_alive_s", "max_connections",
+                              "max_active_batches"))
         check_limits(self, ("key_rpm", "key_tpm"), "no per-key limit")
         if self.default_priority not in ("interactive", "high", "bulk"):
             raise ValueError("default_priority must be interactive, high or bulk")

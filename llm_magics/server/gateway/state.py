@@ -150,6 +150,7 @@ def build_state(config: GatewayConfig, upstream: Upstream, keys: ClientKeys,
     lines = LineRunner(store, engine, upstream, caches.settings_for, catalog, limits,
                        config.concurrency, config.cache)
     batches = GatewayBatches(store, lines, max_file_bytes=config.max_file_bytes,
+                             max_active=config.max_active_batches,
                              window_s=config.batch_window_s, retry_s=config.batch_retry_s)
     return GatewayState(config, upstream, settings, engine, slots, catalog, store, batches,
                         keys, admission, caches, limits)
