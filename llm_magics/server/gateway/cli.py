@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="requests per minute for each client key (its own share; 429 beyond)")
     add("--key-tpm", type=_positive_int, default=None,
         help="tokens per minute for each client key (its own share; 429 beyond)")
+    add("--key-concurrency", type=_positive_int, default=None,
+        help="requests each client key may have in flight (429 beyond; default: half of "
+             "--concurrency when there are two or more keys)")
     add("--rpm", type=_positive_int, default=None, help="requests per minute, shared by all")
     add("--tpm", type=_positive_int, default=None, help="tokens per minute, shared by all")
     add("--concurrency", type=int, default=32, help="most upstream calls in flight (default 32)")

@@ -78,6 +78,9 @@ class GatewayConfig:
     file sets one."""
     key_tpm: int | None = None
     """Tokens per minute for each client key, unless the keys file sets one."""
+    key_concurrency: int | None = None
+    """Requests one client key may have in flight (429 beyond); ``None``: half of
+    ``concurrency`` when there are two or more keys, else no cap."""
     metrics_key: str | None = field(default=None, repr=False)
     share_cache: bool = False
     """One response cache for every key (else one per key) and the ``x-llm-cache`` header."""
@@ -104,7 +107,7 @@ class GatewayConfig:
         check_positive(self, ("max_file_mb", "max_body_mb", "header_timeout_s", "body_timeout_s",
                               "write_timeout_s", "keep_alive_s", "max_connections",
                               "max_active_batches"))
-        check_limits(self, ("key_rpm", "key_tpm"), "no per-key limit")
+        check_limits(self, ("key_rpm", "key_tpm", "key_concurrency"), "no per-key limit")
         if self.default_priority not in ("interactive", "high", "bulk"):
             raise ValueError("default_priority must be interactive, high or bulk")
 
