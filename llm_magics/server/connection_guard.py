@@ -13,9 +13,10 @@ by the app (see the gateway's ``body`` module), where the route is known.
 The other direction has the same hole: a client that stops reading (its TCP
 window stays full) leaves the app's next write waiting forever, and with it
 whatever the response holds (a gateway stream keeps a shared concurrency
-slot). When the transport has asked us to pause writing for longer than
-``write_timeout_s`` without any progress, the connection is aborted; the app
-then sees a disconnect and releases what it held.
+slot). When the transport's buffer has stayed full (writing paused) for
+``write_timeout_s``, the connection is aborted; the app then sees a
+disconnect and releases what it held. A client reading steadily resumes
+writing long before that (the buffer drains below its low-water mark).
 """
 
 from __future__ import annotations

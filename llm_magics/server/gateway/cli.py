@@ -100,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--body-timeout-s", type=float, default=BODY_IDLE_TIMEOUT_S,
         help=f"answer 408 when a request body pauses longer (default {BODY_IDLE_TIMEOUT_S:g})")
     add("--write-timeout-s", type=float, default=WRITE_TIMEOUT_S,
-        help=f"close a connection whose client reads none of the answer for this long "
-             f"(default {WRITE_TIMEOUT_S:g})")
+        help=f"close a connection whose client stops reading its answer (the send buffer "
+             f"stays full) for this long (default {WRITE_TIMEOUT_S:g})")
     add("--keep-alive-s", type=int, default=KEEP_ALIVE_S,
         help=f"close idle keep-alive connections after this long (default {KEEP_ALIVE_S})")
     add("--max-connections", type=int, default=MAX_CONNECTIONS,
