@@ -17,6 +17,7 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "MAX_JSON_BODY_MB",
     "MAX_JSON_DEPTH",
+    "MAX_STORAGE_MB",
     "OVERSIZE_DRAIN_BYTES",
     "TENANT_WINDOW_S",
     "WRITE_TIMEOUT_S",
@@ -25,6 +26,10 @@ __all__ = [
 MAX_ACTIVE_BATCHES = 16
 """Batches one client key may have running at once (``--max-active-batches``): each holds its
 pending lines in memory, so a key that started hundreds would hold hundreds of copies."""
+
+MAX_STORAGE_MB = 10_240.0
+"""Bytes of files one client key may keep on the gateway (``--max-storage-mb``): uploads stay
+until deleted, and the disk they fill is the one every tenant's batches and caches use."""
 
 MAX_BATCH_LINES = 50_000
 """Most requests in one batch input file, as OpenAI allows: a 200 MB file of tiny lines would

@@ -60,3 +60,21 @@ def test_a_key_runs_a_bounded_number_of_batches_at_once(
         a.batches.cancel(running[0])
         wait(a, running[0])
         assert create(a, file_id)  # a finished batch frees its place
+
+
+def test_a_key_stores_a_bounded_number_of_bytes(make_gateway: Callable[..., Gateway]) -> None:
+    """Uploads are kept until deleted: without a cap one key could fill the disk every
+    tenant's batches, outputs and caches are written to."""
+    gateway = make_gateway(client_keys=(KEY_A, KEY_B), max_file_mb=1, max_storage_mb=1)
+    chunk = ("x" * 600_000).encode()
+    with OpenAI(base_url=gateway.base_url, api_key=KEY_A, max_retries=0) as a, \
+            OpenAI(base_url=gateway.base_url, api_key=KEY_B, max_retries=0) as b:
+        first = a.files.create(file=("a.jsonl", chunk), purpose="batch").id
+        with pytest.raises(openai.BadRequestError) as full:
+            a.files.create(file=("b.jsonl", chunk), purpose="batch")
+        assert full.value.code == "storage_limit_exceeded"
+        assert "Delete files" in full.value.message and "--max-storage-mb" in full.value.message
+        assert [f.id for f in a.files.list()] == [first]  # nothing half-stored
+        assert b.files.create(file=("b.jsonl", chunk), purpose="batch").id  # B's own room
+        a.files.delete(first)
+        assert a.files.create(file=("c.jsonl", chunk), purpose="batch").id

@@ -29,6 +29,7 @@ from ..constants import (
     MAX_ACTIVE_BATCHES,
     MAX_CONNECTIONS,
     MAX_JSON_BODY_MB,
+    MAX_STORAGE_MB,
     WRITE_TIMEOUT_S,
 )
 from ..serving import AppServer, bind_socket, exit_with_parent, url_for, uvicorn_config
@@ -92,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"where batches, files and the cache live (default: {default_state_dir()})")
     add("--max-file-mb", type=float, default=200.0,
         help="largest /v1/files upload in MB (default 200, OpenAI's batch limit)")
+    add("--max-storage-mb", type=float, default=MAX_STORAGE_MB,
+        help=f"files each client key may keep, uploads and batch outputs, in MB (default "
+             f"{MAX_STORAGE_MB:g}; an upload past it is refused until files are deleted)")
     add("--max-body-mb", type=float, default=MAX_JSON_BODY_MB,
         help=f"largest JSON request body in MB (default {MAX_JSON_BODY_MB:g}; 413 beyond)")
     add("--header-timeout-s", type=float, default=HEADER_TIMEOUT_S,

@@ -20,6 +20,7 @@ from ..constants import (
     MAX_ACTIVE_BATCHES,
     MAX_CONNECTIONS,
     MAX_JSON_BODY_MB,
+    MAX_STORAGE_MB,
     WRITE_TIMEOUT_S,
 )
 
@@ -60,6 +61,8 @@ class GatewayConfig:
     """Response cache file; ``None`` puts it in ``state_dir``."""
     max_file_mb: float = 200.0
     """Largest upload to ``/v1/files`` (OpenAI's batch input limit is 200 MB)."""
+    max_storage_mb: float = MAX_STORAGE_MB
+    """Files (uploads and batch outputs) one client key may keep; an upload past it is a 400."""
     default_priority: Priority = "high"
     """Priority of requests without ``X-LLM-Priority``: ahead of batches (always ``bulk``)."""
     batch_window_s: float | None = None
@@ -104,9 +107,9 @@ class GatewayConfig:
         if self.concurrency < 1:
             raise ValueError("concurrency must be >= 1")
         check_limits(self, ("rpm", "tpm"))
-        check_positive(self, ("max_file_mb", "max_body_mb", "header_timeout_s", "body_timeout_s",
-                              "write_timeout_s", "keep_alive_s", "max_connections",
-                              "max_active_batches"))
+        check_positive(self, ("max_file_mb", "max_storage_mb", "max_body_mb", "header_timeout_s",
+                              "body_timeout_s", "write_timeout_s", "keep_alive_s",
+                              "max_connections", "max_active_batches"))
         check_limits(self, ("key_rpm", "key_tpm", "key_concurrency"), "no per-key limit")
         if self.default_priority not in ("interactive", "high", "bulk"):
             raise ValueError("default_priority must be interactive, high or bulk")
@@ -114,6 +117,10 @@ class GatewayConfig:
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def max_storage_bytes(self) -> int:
+        return int(self.max_storage_mb * 1024 * 1024)
 
     @property
     def max_body_bytes(self) -> int:

@@ -153,6 +153,7 @@ def build_state(config: GatewayConfig, upstream: Upstream, keys: ClientKeys,
                        config.concurrency, config.cache)
     batches = GatewayBatches(store, lines, max_file_bytes=config.max_file_bytes,
                              max_active=config.max_active_batches,
+                             max_storage=config.max_storage_bytes,
                              window_s=config.batch_window_s, retry_s=config.batch_retry_s)
     return GatewayState(config, upstream, settings, engine, slots, catalog, store, batches,
                         keys, admission, caches, limits,
