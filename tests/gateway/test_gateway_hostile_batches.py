@@ -78,3 +78,27 @@ def test_a_key_stores_a_bounded_number_of_bytes(make_gateway: Callable[..., Gate
         assert b.files.create(file=("b.jsonl", chunk), purpose="batch").id  # B's own room
         a.files.delete(first)
         assert a.files.create(file=("c.jsonl", chunk), purpose="batch").id
+
+
+@pytest.mark.parametrize("metadata, code", [
+    ({f"k{i}": "v" for i in range(17)}, "object_above_max_properties"),
+    ({"k": "v" * 513}, "string_above_max_length"),
+    ({"k" * 65: "v"}, "string_above_max_length"),
+    ({"k": {"nested": "x" * 1000}}, "invalid_type"),
+])
+def test_batch_metadata_is_bounded_as_openai_bounds_it(
+        make_gateway: Callable[..., Gateway], metadata: dict, code: str) -> None:
+    """A batch record stays after it ends; unbounded metadata (up to the 4 MB body) on
+    thousands of small batches would fill the shared disk past any file quota."""
+    gateway = make_gateway(client_keys=(KEY_A,))
+    with OpenAI(base_url=gateway.base_url, api_key=KEY_A, max_retries=0) as a:
+        file_id = upload(a, [line("1", user("x", max_tokens=1))])
+        with pytest.raises(openai.BadRequestError) as refused:
+            a.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions",
+                             completion_window="24h", metadata=metadata)
+        assert refused.value.code == code and refused.value.param == "metadata"
+        assert a.batches.list().data == []
+        full = {f"k{i}": "v" * 512 for i in range(16)}
+        created = a.batches.create(input_file_id=file_id, endpoint="/v1/chat/completions",
+                                   completion_window="24h", metadata=full)
+        assert created.metadata == full
