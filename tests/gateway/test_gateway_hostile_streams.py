@@ -18,12 +18,14 @@ import httpx
 import pytest
 from hostile import KEY_A, KEY_B, address, closed_by_peer, request_head
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from llm_magics.server import connection_guard
 from tests.support.gateway import Gateway
 from tests.support.sim import Simulator
 from tests.support.waiting import wait_until
 
+IMPLEMENTATIONS = {"httptools": HttpToolsProtocol, "h11": H11Protocol}
 LONG_ANSWER = 200_000
 """Tokens in the simulator's answer: megabytes of events, far more than the socket buffers."""
 
@@ -47,7 +49,7 @@ def unread_stream(gateway: Gateway, key: str) -> Iterator[socket.socket]:
         sock.close()
 
 
-@pytest.mark.parametrize("implementation", ["httptools", "h11"])
+@pytest.mark.parametrize("implementation", list(IMPLEMENTATIONS))
 def test_a_stream_nobody_reads_gives_its_slot_back(
         make_gateway: Callable[..., Gateway], sim: Simulator, monkeypatch: pytest.MonkeyPatch,
         implementation: str) -> None:
@@ -58,6 +60,8 @@ def test_a_stream_nobody_reads_gives_its_slot_back(
     slots = gateway.state.slots
     with unread_stream(gateway, KEY_A) as stalled:
         wait_until(lambda: slots.in_use == 1, what="the stream holding the only slot")
+        served = gateway.connection_classes()
+        assert served and all(issubclass(c, IMPLEMENTATIONS[implementation]) for c in served)
         wait_until(lambda: slots.in_use == 0, what="the stalled stream's slot released")
         assert closed_by_peer(stalled, wait_s=30)
     answer = httpx.post(gateway.base_url + "/chat/completions", timeout=60,
