@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported lazily below, so `python -m llm_magics.server.sim` starts fast
     from . import batch, errors
+    from .core.call_stats import CallStats
     from .core.calls import (
         AsyncTextStream,
         TextStream,
@@ -27,7 +28,6 @@ if TYPE_CHECKING:  # imported lazily below, so `python -m llm_magics.server.sim`
         status,
         stream,
     )
-    from .core.engine import CallStats
     from .core.settings import Settings, configure
     from .core.types import Response, Usage
     from .errors import LLMError
@@ -37,7 +37,7 @@ _LAZY = {
     "errors": ("llm_magics.errors", None),
     "batch": ("llm_magics.batch", None),
     "LLMError": ("llm_magics.errors", "LLMError"),
-    "CallStats": ("llm_magics.core.engine", "CallStats"),
+    "CallStats": ("llm_magics.core.call_stats", "CallStats"),
     "history": ("llm_magics.pandas.history", "history"),
     "Settings": ("llm_magics.core.settings", "Settings"),
     "configure": ("llm_magics.core.settings", "configure"),

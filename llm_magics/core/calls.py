@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 
 from .backends import Work
 from .backends.auto import plan_work
+from .call_stats import CallStats
 from .deadline import deadline_at
-from .engine import CallStats, get_engine
+from .engine import get_engine
 from .history.context import default_face
 from .loop_thread import in_loop_thread, on_loop, submit, sync_twin
 from .pipeline import DEFAULT_MODE, build_requests, plan_call, prepare, resolve_call, start

@@ -18,13 +18,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from .. import errors
 from .answer import StreamProgress, response_from_bytes
 from .bounds import Deadline, attempt_timeout_error, within
 from .budget import check_call
+from .call_stats import CallStats
 from .chat_stream import chunk_reader, open_chat_stream, read_until_text
 from .client import translate_error
 from .constants import RATE_LIMIT_PAUSE_S
@@ -39,45 +39,19 @@ from .tokens import estimate_request_tokens
 from .types import Request, Response, Usage
 from .wire import post_chat
 
-__all__ = ["Engine", "CallStats", "get_engine"]
-
-
-@dataclass
-class CallStats:
-    """Counters a caller can watch while its calls run (progress widgets read these)."""
-
-    attempts: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    cached: int = 0
-    completed: int = 0
-    failed: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    paused_until: float = 0.0
-    """``time.monotonic()`` until which a 429 paused these calls' endpoint."""
-
-    @property
-    def paused_for_s(self) -> float:
-        """Seconds the endpoint stays paused after a 429 (progress displays show it)."""
-        return max(0.0, self.paused_until - time.monotonic())
-
-    def counters(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "paused_until"}
-
-    def add_response(self, response: Response) -> None:
-        self.completed += 1
-        self.cached += response.cached
-        self.prompt_tokens += response.usage.prompt_tokens
-        self.completion_tokens += response.usage.completion_tokens
-        if response.cost_usd:
-            self.cost_usd += response.cost_usd
+__all__ = ["Engine", "get_engine"]
 
 
 def _is_endpoint_failure(err: errors.LLMError) -> bool:
     """Failures that say the endpoint is unhealthy (what the breaker counts)."""
     return isinstance(err, (errors.APIConnectionError, errors.APITimeoutError, errors.ServerError))
+
+
+def _refused(err: errors.LLMError) -> bool:
+    """The server turned the request down without generating anything (a 4xx other than 429,
+    whose pause already empties the bucket)."""
+    return err.status_code is not None and 400 <= err.status_code < 500 \
+        and err.status_code != 429
 
 
 LimiterFactory = Callable[[Endpoint, Settings], Any]
@@ -202,6 +176,8 @@ class Engine:
             breaker.release_probe()  # the caller's bound, not a verdict on the endpoint
             raise
         except errors.LLMError as err:
+            if _refused(err):
+                permit.settle(0)  # else a refused estimate stays taken for everyone
             self._on_error(err, limiter, breaker, stats)
             raise
         except BaseException:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from .. import errors
-from .engine import CallStats
+from .call_stats import CallStats
 from .progress import FanoutTracker
 
 __all__ = ["Job", "JobCounts", "JobStatus", "FanoutJob", "NotSent", "CLEANUP_WAIT_S"]

@@ -23,8 +23,8 @@ from typing import Any, Protocol
 
 from .. import errors
 from .budget import bounded_for_budget
+from .call_stats import CallStats
 from .endpoint import Endpoint
-from .engine import CallStats
 from .history import context
 from .jobs import Job
 from .packing import pack_size

@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 from ..errors import LLMError
 from .budget import Budget
+from .call_stats import CallStats
 from .cost import format_money
-from .engine import CallStats
 from .registry import notebook_display
 
 __all__ = [

@@ -22,7 +22,7 @@ from typing import Protocol
 
 from .. import errors
 from .budget import Budget
-from .engine import CallStats
+from .call_stats import CallStats
 from .history.record import Recorder, record
 from .policy.cache import ResponseCache
 from .types import Outcome, Request, Response

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import errors
-from ..core.engine import CallStats
+from ..core.call_stats import CallStats
 from ..core.types import Priority, Request, Response
 from . import errors as queue_errors
 

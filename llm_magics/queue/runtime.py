@@ -34,8 +34,9 @@ from dataclasses import replace
 from typing import Any
 
 from .. import errors
+from ..core.call_stats import CallStats
 from ..core.endpoint import Endpoint
-from ..core.engine import CallStats, Engine
+from ..core.engine import Engine
 from ..core.loop_thread import run_sync
 from ..core.providers import resolve_endpoint
 from ..core.secrets import redact

@@ -38,9 +38,10 @@ from celery import states as celery_states
 from kombu.exceptions import OperationalError
 
 from .. import errors
+from ..core.call_stats import CallStats
 from ..core.cost import cost_usd
 from ..core.deadline import missed_error, time_left
-from ..core.engine import CallStats, Engine
+from ..core.engine import Engine
 from ..core.history.record import recorder_for
 from ..core.loop_thread import sync_twin
 from ..core.requestset import OnResult, Outcome, RequestSet

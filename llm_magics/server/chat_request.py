@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,6 +26,10 @@ INVALID_JSON_MESSAGE = (
     "We could not parse the JSON body of your request. (HINT: This likely means you "
     "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload.)"
 )
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+"""A ``\\u`` escape in the UTF-16 surrogate range: a pair is one character, a lone one none."""
 
 
 class _NonFinite(Exception):
@@ -54,12 +59,22 @@ def nesting_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
-def parse_json(raw: bytes) -> Any:
-    """``raw`` as strict JSON, or OpenAI's 400: not JSON, a non-finite number, nested too deep.
+def _unencodable(value: Any) -> bool:
+    """Whether ``value`` holds a lone surrogate, which no UTF-8 body can carry."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
-    Python's ``json`` accepts ``NaN``/``Infinity`` and recurses once per level;
-    both would fail later, far from the cause (an encoding error upstream, a
-    RecursionError in a handler), so they are refused here.
+
+def parse_json(raw: bytes) -> Any:
+    """``raw`` as strict JSON, or OpenAI's 400: not JSON, a non-finite number, nested too deep,
+    a lone UTF-16 surrogate.
+
+    Python's ``json`` accepts ``NaN``/``Infinity``, ``"\\ud800"`` and recurses
+    once per level; each would fail later, far from the cause (an encoding
+    error upstream, a RecursionError in a handler), so they are refused here.
     """
     too_deep = False
     try:
@@ -76,6 +91,10 @@ def parse_json(raw: bytes) -> Any:
         raise bad_request(
             f"The JSON body nests arrays/objects more than {MAX_JSON_DEPTH} levels deep; "
             "flatten it.", code="invalid_value")
+    if _SURROGATE_ESCAPE.search(raw) and _unencodable(value):  # the scan is cheap, rarely hits
+        raise bad_request(
+            "The JSON body has a lone UTF-16 surrogate (a \\ud800-\\udfff escape without its "
+            "pair), which is not a character; send valid Unicode.", code="invalid_value")
     return value
 
 

@@ -10,6 +10,14 @@ each next request, the headers must be complete within ``header_timeout_s``
 and ``max_header_bytes``, or the connection is closed. Its transport holds each
 response head for the body's first write (``head_with_body``). Body reads are bounded
 by the app (see the gateway's ``body`` module), where the route is known.
+
+The other direction has the same hole: a client that stops reading (its TCP
+window stays full) leaves the app's next write waiting forever, and with it
+whatever the response holds (a gateway stream keeps a shared concurrency
+slot). When the transport's buffer has stayed full (writing paused) for
+``write_timeout_s``, the connection is aborted; the app then sees a
+disconnect and releases what it held. A client reading steadily resumes
+writing long before that (the buffer drains below its low-water mark).
 """
 
 from __future__ import annotations
@@ -18,7 +26,13 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from .constants import HEADER_TIMEOUT_S, KEEP_ALIVE_S, MAX_CONNECTIONS, MAX_HEADER_BYTES
+from .constants import (
+    HEADER_TIMEOUT_S,
+    KEEP_ALIVE_S,
+    MAX_CONNECTIONS,
+    MAX_HEADER_BYTES,
+    WRITE_TIMEOUT_S,
+)
 from .head_with_body import HeadWithBody
 
 __all__ = ["ConnectionLimits", "guarded_protocol"]
@@ -30,6 +44,7 @@ class ConnectionLimits:
 
     header_timeout_s: float = HEADER_TIMEOUT_S
     max_header_bytes: int = MAX_HEADER_BYTES
+    write_timeout_s: float = WRITE_TIMEOUT_S
     keep_alive_s: int = KEEP_ALIVE_S
     max_connections: int = MAX_CONNECTIONS
 
@@ -64,6 +79,7 @@ def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
         _timer: asyncio.TimerHandle | None = None
         _armed_for: Any = None
         _header_bytes = 0
+        _write_timer: asyncio.TimerHandle | None = None
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(HeadWithBody(transport, self.loop))
@@ -86,7 +102,23 @@ def guarded_protocol(limits: ConnectionLimits) -> type[asyncio.Protocol]:
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
+            self._writable()
             super().connection_lost(exc)
+
+        def pause_writing(self) -> None:  # the client's window and our buffer are full
+            super().pause_writing()
+            if self._write_timer is None:
+                self._write_timer = self.loop.call_later(limits.write_timeout_s,
+                                                         self.transport.abort)
+
+        def resume_writing(self) -> None:
+            self._writable()
+            super().resume_writing()
+
+        def _writable(self) -> None:
+            if self._write_timer is not None:
+                self._write_timer.cancel()
+                self._write_timer = None
 
         def _arm(self) -> None:
             self._armed_for = self.cycle

@@ -7,6 +7,8 @@ Defaults that an operator may want to change are also flags of
 from __future__ import annotations
 
 __all__ = [
+    "MAX_ACTIVE_BATCHES",
+    "MAX_BATCH_LINES",
     "BODY_IDLE_TIMEOUT_S",
     "BODY_TOTAL_TIMEOUT_S",
     "HEADER_TIMEOUT_S",
@@ -15,9 +17,23 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "MAX_JSON_BODY_MB",
     "MAX_JSON_DEPTH",
+    "MAX_STORAGE_MB",
     "OVERSIZE_DRAIN_BYTES",
     "TENANT_WINDOW_S",
+    "WRITE_TIMEOUT_S",
 ]
+
+MAX_ACTIVE_BATCHES = 16
+"""Batches one client key may have running at once (``--max-active-batches``): each holds its
+pending lines in memory, so a key that started hundreds would hold hundreds of copies."""
+
+MAX_STORAGE_MB = 10_240.0
+"""Bytes of files one client key may keep on the gateway (``--max-storage-mb``): uploads stay
+until deleted, and the disk they fill is the one every tenant's batches and caches use."""
+
+MAX_BATCH_LINES = 50_000
+"""Most requests in one batch input file, as OpenAI allows: a 200 MB file of tiny lines would
+otherwise be over a million parsed bodies held in memory."""
 
 MAX_JSON_DEPTH = 64
 """Deepest nesting of arrays/objects in a JSON body; a tool schema needs ~20, a bomb 100,000."""
@@ -42,6 +58,10 @@ BODY_IDLE_TIMEOUT_S = 10.0
 
 BODY_TOTAL_TIMEOUT_S = 60.0
 """A JSON body (bounded by ``--max-body-mb``) must arrive in full within this long."""
+
+WRITE_TIMEOUT_S = 30.0
+"""A response the client stops reading (its TCP window stays full) is cut off after this long
+(``--write-timeout-s``): a stream it never reads would otherwise hold a shared slot forever."""
 
 KEEP_ALIVE_S = 30
 """An idle keep-alive connection is closed after this many seconds (``--keep-alive-s``)."""

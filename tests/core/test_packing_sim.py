@@ -13,7 +13,7 @@ import pytest
 
 import llm_magics
 from llm_magics import errors
-from llm_magics.core.engine import CallStats
+from llm_magics.core.call_stats import CallStats
 from llm_magics.server.sim.answers import expected_answer
 from tests.support.sim import chat_body
 

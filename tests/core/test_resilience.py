@@ -11,7 +11,8 @@ import pytest
 
 import llm_magics
 from llm_magics import errors
-from llm_magics.core.engine import CallStats, get_engine
+from llm_magics.core.call_stats import CallStats
+from llm_magics.core.engine import get_engine
 from tests.support.sim import Simulator
 
 KEY = "sk-resilience-secret-0123456789"

@@ -12,8 +12,8 @@ import pytest
 
 import llm_magics
 from llm_magics import errors
+from llm_magics.core.call_stats import CallStats
 from llm_magics.core.constants import RATE_LIMIT_PAUSE_S, RETRY_AFTER_MAX_S
-from llm_magics.core.engine import CallStats
 from llm_magics.jupyter.progress import FanoutTracker, summary
 from tests.support.sim import Simulator
 

@@ -86,11 +86,13 @@ def request_head(method: str, path: str, headers: dict[str, str]) -> bytes:
 
 
 @contextmanager
-def lying_upstream(model: str = "liar-1") -> Iterator[str]:
+def lying_upstream(model: str = "liar-1", listing: bool = True) -> Iterator[str]:
     """An OpenAI-ish upstream whose chat errors repeat its own URL and the key it was sent.
 
     A real server may echo anything in an error; the gateway must not pass
-    its address or its key on to clients. Yields its base URL.
+    its address or its key on to clients. Without ``listing`` its
+    ``/v1/models`` is a 404 (some servers have none), so the gateway cannot
+    check model names. Yields its base URL.
     """
     loop = asyncio.new_event_loop()
     ready = threading.Event()
@@ -104,7 +106,9 @@ def lying_upstream(model: str = "liar-1") -> Iterator[str]:
                 headers = {k.lower(): v.strip() for k, _, v in (x.partition(":")
                                                                  for x in lines[1:] if x)}
                 await reader.readexactly(int(headers.get("content-length", "0")))
-                if lines[0].startswith("GET /v1/models"):
+                if lines[0].startswith("GET /v1/models") and not listing:
+                    status, body = 404, {"error": {"message": "no such route"}}
+                elif lines[0].startswith("GET /v1/models"):
                     status, body = 200, {"object": "list", "data": [
                         {"id": model, "object": "model", "created": 0, "owned_by": "liar"}]}
                 else:

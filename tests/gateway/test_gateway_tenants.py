@@ -133,7 +133,8 @@ def test_a_shared_cache_is_the_operators_choice(make_gateway: Callable[..., Gate
 
 def test_a_flooding_tenant_gets_its_own_429s(make_gateway: Callable[..., Gateway],
                                              sim: Simulator) -> None:
-    gateway = make_gateway(client_keys=(KEY_A, KEY_B), key_rpm=5, concurrency=2, cache=False)
+    gateway = make_gateway(client_keys=(KEY_A, KEY_B), key_rpm=5, concurrency=2, cache=False,
+                           key_concurrency=30)  # the flood meets the RPM window, not its share
     sim.configure(latency_s=0.05)
 
     async def flood() -> list[int]:

@@ -7,7 +7,7 @@ import io
 import pytest
 
 from llm_magics.core.budget import Budget
-from llm_magics.core.engine import CallStats
+from llm_magics.core.call_stats import CallStats
 from llm_magics.core.progress import (
     FanoutTracker,
     TqdmProgress,

@@ -8,7 +8,7 @@ import pytest
 
 import llm_magics.queue as queue
 from llm_magics import errors
-from llm_magics.core.engine import CallStats
+from llm_magics.core.call_stats import CallStats
 from llm_magics.core.types import Request, Response, Usage
 from llm_magics.queue.app import make_app
 from llm_magics.queue.config import (

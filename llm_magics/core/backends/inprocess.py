@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable, Sequence
 
 from ... import errors
+from ..call_stats import CallStats
 from ..deadline import missed_error, within_deadline
 from ..endpoint import Endpoint
-from ..engine import CallStats, Engine, get_engine
+from ..engine import Engine, get_engine
 from ..history.context import current, within
 from ..history.record import recorder_for
 from ..jobs import FanoutJob, NotSent

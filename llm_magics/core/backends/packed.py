@@ -13,7 +13,7 @@ the second pass sends them one by one through ``send_pending``.
 from __future__ import annotations
 
 from ... import errors
-from ..engine import CallStats
+from ..call_stats import CallStats
 from ..jobs import NotSent
 from ..packing import Packed, pack_rows, packable_groups, row_answers
 from ..requestset import Outcome, RequestSet

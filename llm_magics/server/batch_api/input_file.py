@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..chat_request import INVALID_JSON_MESSAGE, parse_json
+from ..constants import MAX_BATCH_LINES
 from ..openai_shapes import ErrorReply
 
 __all__ = ["BatchLine", "line_error", "validate_input"]
@@ -62,8 +63,14 @@ def validate_input(content: bytes, endpoint: str) -> tuple[list[BatchLine], list
     errors: list[dict] = []
     seen: set[str] = set()
     raw_lines = content.decode("utf-8", "replace").splitlines()
-    if not any(raw.strip() for raw in raw_lines):
+    requests = sum(1 for raw in raw_lines if raw.strip())
+    if not requests:
         return [], [line_error("empty_file", "The batch input file is empty.", None)]
+    if requests > MAX_BATCH_LINES:  # refused before parsing: a million bodies do not fit memory
+        return [], [line_error(
+            "too_many_requests_in_batch",
+            f"The batch input file has {requests} requests; a batch holds at most "
+            f"{MAX_BATCH_LINES}. Split it into several files and batches.", None)]
     for number, raw in enumerate(raw_lines, start=1):
         if not raw.strip():
             continue

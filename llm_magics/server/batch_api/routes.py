@@ -64,6 +64,33 @@ def _required(body: dict[str, Any], name: str) -> Any:
     return body[name]
 
 
+METADATA_PAIRS = 16
+METADATA_KEY_CHARS = 64
+METADATA_VALUE_CHARS = 512
+
+
+def _metadata(value: Any) -> dict[str, str] | None:
+    """``metadata`` as OpenAI bounds it (16 string pairs, keys 64 chars, values 512), or a 400:
+    a batch record outlives its batch, so its size must not be the client's choice."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise bad_request("Invalid type for 'metadata': expected an object of string values.",
+                          param="metadata", code="invalid_type")
+    if len(value) > METADATA_PAIRS:
+        raise bad_request(
+            f"Invalid 'metadata': too many properties. Expected an object with at most "
+            f"{METADATA_PAIRS} properties, but got {len(value)}.", param="metadata",
+            code="object_above_max_properties")
+    for key, text in value.items():
+        if len(key) > METADATA_KEY_CHARS or len(text) > METADATA_VALUE_CHARS:
+            raise bad_request(
+                f"Invalid 'metadata': keys may have at most {METADATA_KEY_CHARS} characters "
+                f"and values {METADATA_VALUE_CHARS}.", param="metadata",
+                code="string_above_max_length")
+    return value
+
+
 def build_router(backend_of: Callable[[Request], BatchBackend]) -> APIRouter:
     """The Files and Batches routes, each asking ``backend_of(request)`` for its storage."""
     router = APIRouter()
@@ -136,9 +163,8 @@ def _add_batch_routes(router: APIRouter, backend_of: Callable[[Request], BatchBa
         if input_file.purpose != "batch":
             raise bad_request("The input file must be uploaded with purpose 'batch'.",
                               param="input_file_id", code="invalid_value")
-        metadata = body.get("metadata")
-        batch = backend.create_batch(input_file, endpoint, window,
-                                     metadata if isinstance(metadata, dict) else None)
+        metadata = _metadata(body.get("metadata"))
+        batch = backend.create_batch(input_file, endpoint, window, metadata)
         return _json(batch.to_obj())
 
     @router.get("/v1/batches")

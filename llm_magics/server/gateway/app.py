@@ -2,8 +2,9 @@
 
 Every request passes, in order: the ``Host``/``Origin``/content-type rules
 (403/415, also for ``/healthz``), then the client key, which names the
-caller's tenant (401), then the body cap and read timeouts (413/408), all
-before a route runs or anything is sent upstream. This lives in
+caller's tenant (401), then that key's share of requests in flight (429),
+then the body cap and read timeouts (413/408), all before a route runs or
+anything is sent upstream. This lives in
 ``GatewayApp.__call__`` rather than in middleware: it sees every request
 exactly once, with its final status, and costs a few function calls.
 ``/healthz`` needs no key (a load balancer's probe has none); ``/metrics``
@@ -81,6 +82,7 @@ class GatewayApp(FastAPI):
                     message = {**message, "headers": [*message.get("headers", ()), *cors]}
             await send(message)
 
+        sharing: str | None = None
         try:
             if refusal is None:
                 who = gw.keys.identify(scope, metrics=scope["path"] == METRICS_PATH)
@@ -88,12 +90,16 @@ class GatewayApp(FastAPI):
                     refusal = who
                 else:
                     scope[TENANT_KEY] = who
+                    refusal = gw.share.enter(who.id)
+                    sharing = who.id if refusal is None else None
             if refusal is not None:
                 await error_response(refusal)(scope, receive, counting_send)
             else:
                 await self._route(scope, receive, counting_send)
         finally:
             traffic.in_flight -= 1
+            if sharing is not None:
+                gw.share.leave(sharing)
 
     async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The routes, with the body read first under the JSON or the upload limits."""

@@ -33,6 +33,7 @@ from ..batch_api import ServedBatch, output_record
 from ..openai_shapes import ErrorReply
 from .catalog import ModelCatalog
 from .chat_model import validate_gateway_chat
+from .key_limits import KeyLimits, request_tokens
 from .relay import completion_body, to_core_request, to_openai_error
 from .store import GatewayStore, PendingLine
 from .tenants import key_id
@@ -66,6 +67,8 @@ class LineRunner:
     settings_for: Callable[[str], Settings]
     """Engine settings for a tenant (its own response cache unless the cache is shared)."""
     catalog: ModelCatalog
+    limits: KeyLimits
+    """Only its shared-TPM check: a line too large for it fails, as a request would."""
     concurrency: int
     use_cache: bool
     lines_finished: int = 0
@@ -92,7 +95,11 @@ class LineRunner:
     async def _line_request(self, body: Mapping[str, Any]) -> Request:
         req = validate_gateway_chat(body)
         model = await self.catalog.resolve(req.model)
-        return to_core_request(body, model, self.upstream, "bulk")
+        request = to_core_request(body, model, self.upstream, "bulk")
+        refusal = self.limits.oversize(request_tokens(request))
+        if refusal is not None:
+            raise refusal
+        return request
 
     async def _run_group(self, record: ServedBatch, model: str,
                          items: list[tuple[int, str, Request]], settings: Settings) -> int:

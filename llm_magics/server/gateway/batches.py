@@ -38,7 +38,7 @@ from ..batch_api import (
     unrun_record,
     validate_input,
 )
-from ..openai_shapes import ErrorReply, not_found
+from ..openai_shapes import ErrorReply, bad_request, not_found
 from .batch_lines import LineRunner
 from .store import GatewayStore
 
@@ -51,8 +51,11 @@ class GatewayBatches:
     """Implements :class:`~llm_magics.server.batch_api.BatchBackend` for the gateway."""
 
     def __init__(self, store: GatewayStore, lines: LineRunner, *, max_file_bytes: int,
+                 max_active: int | None = None, max_storage: int | None = None,
                  window_s: float | None = None, retry_s: float = 5.0) -> None:
         self.store = store
+        self.max_active = max_active
+        self.max_storage = max_storage
         self.lines = lines
         self.max_file_bytes: int | None = max_file_bytes
         self.window_s = window_s
@@ -70,6 +73,16 @@ class GatewayBatches:
 
     async def add_file(self, filename: str, purpose: str, data: IO[bytes],
                        tenant: str) -> FileRecord:
+        size = data.seek(0, 2)
+        data.seek(0)
+        used = self.store.bytes_of(tenant)
+        if self.max_storage is not None and used + size > self.max_storage:
+            mb = self.max_storage / (1024 * 1024)
+            raise bad_request(
+                f"This key's files would take more than the {mb:g} MB it may keep on this "
+                f"gateway (--max-storage-mb; {used} bytes in use). Delete files it no longer "
+                "needs (uploads and batch outputs) and upload again.",
+                code="storage_limit_exceeded")
         record = FileRecord(f"file-{new_hex()}", filename, purpose, 0)
         return await asyncio.to_thread(self.store.add_file, record, data, tenant)
 
@@ -111,6 +124,12 @@ class GatewayBatches:
 
     def create_batch(self, input_file: FileRecord, endpoint: str, window: str,
                      metadata: dict[str, Any] | None, tenant: str) -> ServedBatch:
+        running = sum(1 for owner in self._tenants.values() if owner == tenant)
+        if self.max_active is not None and running >= self.max_active:
+            raise ErrorReply(
+                429, f"This key has {running} batches in progress, the most it may run at once; "
+                "wait for one to finish (or cancel one), or put more lines in one batch.",
+                type="requests", code="too_many_active_batches")
         window_s = self.window_s or WINDOW_S[window]
         record = ServedBatch.new(input_file.id, endpoint, window, metadata, window_s)
         self.store.save_batch(record, tenant)

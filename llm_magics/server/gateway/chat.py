@@ -18,12 +18,12 @@ from starlette.responses import Response
 
 from ... import errors
 from ...core.history.context import tag
-from ...core.tokens import estimate_request_tokens
 from ..chat_request import parse_json
 from ..event_stream import EventStream
 from ..openai_shapes import dumps, model_not_found
 from .chat_model import validate_gateway_chat
 from .disconnect import ClientGone, unless_disconnected
+from .key_limits import request_tokens
 from .relay import (
     check_streamable,
     completion_body,
@@ -80,8 +80,7 @@ async def chat_completions(request: Request, raw: bytes) -> Response:
     core_request = to_core_request(body, model, gw.upstream, priority)
     endpoint = gw.upstream.endpoint(model)
     tenant = tenant_of(request.scope)
-    refusal = gw.limits.admit(
-        tenant, estimate_request_tokens(core_request.messages, core_request.max_tokens))
+    refusal = gw.limits.admit(tenant, request_tokens(core_request))
     if refusal is not None:
         raise refusal
     settings = gw.caches.settings_for(tenant.id)

@@ -26,8 +26,11 @@ from ..constants import (
     BODY_IDLE_TIMEOUT_S,
     HEADER_TIMEOUT_S,
     KEEP_ALIVE_S,
+    MAX_ACTIVE_BATCHES,
     MAX_CONNECTIONS,
     MAX_JSON_BODY_MB,
+    MAX_STORAGE_MB,
+    WRITE_TIMEOUT_S,
 )
 from ..serving import AppServer, bind_socket, exit_with_parent, url_for, uvicorn_config
 from .admission import is_loopback
@@ -74,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="requests per minute for each client key (its own share; 429 beyond)")
     add("--key-tpm", type=_positive_int, default=None,
         help="tokens per minute for each client key (its own share; 429 beyond)")
+    add("--key-concurrency", type=_positive_int, default=None,
+        help="requests each client key may have in flight (429 beyond; default: half of "
+             "--concurrency when there are two or more keys)")
     add("--rpm", type=_positive_int, default=None, help="requests per minute, shared by all")
     add("--tpm", type=_positive_int, default=None, help="tokens per minute, shared by all")
     add("--concurrency", type=int, default=32, help="most upstream calls in flight (default 32)")
@@ -87,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"where batches, files and the cache live (default: {default_state_dir()})")
     add("--max-file-mb", type=float, default=200.0,
         help="largest /v1/files upload in MB (default 200, OpenAI's batch limit)")
+    add("--max-storage-mb", type=float, default=MAX_STORAGE_MB,
+        help=f"files each client key may keep, uploads and batch outputs, in MB (default "
+             f"{MAX_STORAGE_MB:g}; an upload past it is refused until files are deleted)")
     add("--max-body-mb", type=float, default=MAX_JSON_BODY_MB,
         help=f"largest JSON request body in MB (default {MAX_JSON_BODY_MB:g}; 413 beyond)")
     add("--header-timeout-s", type=float, default=HEADER_TIMEOUT_S,
@@ -94,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
              f"{HEADER_TIMEOUT_S:g})")
     add("--body-timeout-s", type=float, default=BODY_IDLE_TIMEOUT_S,
         help=f"answer 408 when a request body pauses longer (default {BODY_IDLE_TIMEOUT_S:g})")
+    add("--write-timeout-s", type=float, default=WRITE_TIMEOUT_S,
+        help=f"close a connection whose client stops reading its answer (the send buffer "
+             f"stays full) for this long (default {WRITE_TIMEOUT_S:g})")
     add("--keep-alive-s", type=int, default=KEEP_ALIVE_S,
         help=f"close idle keep-alive connections after this long (default {KEEP_ALIVE_S})")
     add("--max-connections", type=int, default=MAX_CONNECTIONS,
@@ -108,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="DANGEROUS: serve a non-loopback --host without client keys")
     add("--default-priority", default="high", choices=["interactive", "high", "bulk"],
         help="priority of requests without an X-LLM-Priority header (batches are bulk)")
+    add("--max-active-batches", type=int, default=MAX_ACTIVE_BATCHES,
+        help=f"batches one client key may have running at once (default {MAX_ACTIVE_BATCHES})")
     add("--batch-window-s", type=float, default=None,
         help="shorten the 24h completion window to this many seconds (testing expiry)")
     add("--log-level", default="warning",

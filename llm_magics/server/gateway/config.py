@@ -17,8 +17,11 @@ from ..constants import (
     BODY_IDLE_TIMEOUT_S,
     HEADER_TIMEOUT_S,
     KEEP_ALIVE_S,
+    MAX_ACTIVE_BATCHES,
     MAX_CONNECTIONS,
     MAX_JSON_BODY_MB,
+    MAX_STORAGE_MB,
+    WRITE_TIMEOUT_S,
 )
 
 __all__ = ["CLIENT_KEYS_ENV", "METRICS_KEY_ENV", "GatewayConfig", "default_state_dir"]
@@ -58,11 +61,15 @@ class GatewayConfig:
     """Response cache file; ``None`` puts it in ``state_dir``."""
     max_file_mb: float = 200.0
     """Largest upload to ``/v1/files`` (OpenAI's batch input limit is 200 MB)."""
+    max_storage_mb: float = MAX_STORAGE_MB
+    """Files (uploads and batch outputs) one client key may keep; an upload past it is a 400."""
     default_priority: Priority = "high"
     """Priority of requests without ``X-LLM-Priority``: ahead of batches (always ``bulk``)."""
     batch_window_s: float | None = None
     """Override of the 24 h completion window, in seconds (tests of expiry)."""
     batch_retry_s: float = 5.0
+    max_active_batches: int = MAX_ACTIVE_BATCHES
+    """Batches one client key may have running at once (429 for the next)."""
     """Wait before retrying batch lines that failed on a transient upstream error."""
     models_ttl_s: float = 60.0
     """How long the upstream's model list is trusted before it is fetched again."""
@@ -74,6 +81,9 @@ class GatewayConfig:
     file sets one."""
     key_tpm: int | None = None
     """Tokens per minute for each client key, unless the keys file sets one."""
+    key_concurrency: int | None = None
+    """Requests one client key may have in flight (429 beyond); ``None``: half of
+    ``concurrency`` when there are two or more keys, else no cap."""
     metrics_key: str | None = field(default=None, repr=False)
     share_cache: bool = False
     """One response cache for every key (else one per key) and the ``x-llm-cache`` header."""
@@ -88,6 +98,8 @@ class GatewayConfig:
     header_timeout_s: float = HEADER_TIMEOUT_S
     body_timeout_s: float = BODY_IDLE_TIMEOUT_S
     """Longest pause while a request body arrives."""
+    write_timeout_s: float = WRITE_TIMEOUT_S
+    """Longest time a response may wait for the client to read (a full TCP window)."""
     keep_alive_s: int = KEEP_ALIVE_S
     max_connections: int = MAX_CONNECTIONS
 
@@ -95,9 +107,10 @@ class GatewayConfig:
         if self.concurrency < 1:
             raise ValueError("concurrency must be >= 1")
         check_limits(self, ("rpm", "tpm"))
-        check_positive(self, ("max_file_mb", "max_body_mb", "header_timeout_s", "body_timeout_s",
-                              "keep_alive_s", "max_connections"))
-        check_limits(self, ("key_rpm", "key_tpm"), "no per-key limit")
+        check_positive(self, ("max_file_mb", "max_storage_mb", "max_body_mb", "header_timeout_s",
+                              "body_timeout_s", "write_timeout_s", "keep_alive_s",
+                              "max_connections", "max_active_batches"))
+        check_limits(self, ("key_rpm", "key_tpm", "key_concurrency"), "no per-key limit")
         if self.default_priority not in ("interactive", "high", "bulk"):
             raise ValueError("default_priority must be interactive, high or bulk")
 
@@ -106,12 +119,17 @@ class GatewayConfig:
         return int(self.max_file_mb * 1024 * 1024)
 
     @property
+    def max_storage_bytes(self) -> int:
+        return int(self.max_storage_mb * 1024 * 1024)
+
+    @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
 
     @property
     def connection_limits(self) -> ConnectionLimits:
         return ConnectionLimits(header_timeout_s=self.header_timeout_s,
+                                write_timeout_s=self.write_timeout_s,
                                 keep_alive_s=self.keep_alive_s,
                                 max_connections=self.max_connections)
 

@@ -5,7 +5,11 @@ its own, one tenant that floods it delays everyone behind its queue. A
 per-key window in front of it turns a tenant's excess into that tenant's 429
 (with ``Retry-After``, which the SDK honours) before anything is queued, so
 the shared queue holds at most each tenant's share. Token use is the
-request's estimate (prompt + ``max_tokens``), as the shared limiter counts it.
+request's estimate (prompt + ``max_tokens`` for each of its ``n`` choices).
+
+A request estimated above the gateway's shared ``--tpm`` could never fit it:
+the shared limiter would let it through alone and then hold every tenant
+while its debt refills, so it is refused here too (400) before any queue.
 """
 
 from __future__ import annotations
@@ -15,11 +19,26 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from ...core.tokens import DEFAULT_COMPLETION_ESTIMATE, estimate_request_tokens
+from ...core.types import Request
 from ..constants import TENANT_WINDOW_S
 from ..openai_shapes import ErrorReply, rate_limited
 from .tenants import Tenant
 
-__all__ = ["KeyLimits"]
+__all__ = ["KeyLimits", "request_tokens"]
+
+
+def request_tokens(request: Request) -> int:
+    """What ``request`` may cost: its prompt, plus ``max_tokens`` for each of its ``n`` choices."""
+    completion = request.max_tokens or DEFAULT_COMPLETION_ESTIMATE
+    return estimate_request_tokens(request.messages, completion * (request.params.get("n") or 1))
+
+
+def _too_large(tokens: int, limit: int, whose: str, code: str) -> ErrorReply:
+    return ErrorReply(
+        400, f"This request needs about {tokens} tokens, more than {whose} limit of {limit} "
+        "tokens per minute; lower max_tokens (or n) or shorten it.",
+        param="max_tokens", code=code)
 
 
 class _Window:
@@ -43,12 +62,24 @@ class KeyLimits:
     """
 
     def __init__(self, window_s: float = TENANT_WINDOW_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *,
+                 shared_tpm: int | None = None) -> None:
         self.window_s = window_s
         self.clock = clock
+        self.shared_tpm = shared_tpm
         self._windows: dict[str, _Window] = {}
 
+    def oversize(self, tokens: int) -> ErrorReply | None:
+        """The 400 for a request the gateway's shared TPM could never hold, or ``None``."""
+        if self.shared_tpm is not None and tokens > self.shared_tpm:
+            return _too_large(tokens, self.shared_tpm, "this gateway's shared",
+                              "tokens_exceed_gateway_limit")
+        return None
+
     def admit(self, tenant: Tenant, tokens: int) -> ErrorReply | None:
+        refusal = self.oversize(tokens)
+        if refusal is not None:
+            return refusal
         if tenant.rpm is None and tenant.tpm is None:
             return None
         now = self.clock()
@@ -59,10 +90,7 @@ class KeyLimits:
                                 f"{tenant.rpm} requests per minute for this key")
         if tenant.tpm is not None and window.tokens + tokens > tenant.tpm:
             if tokens > tenant.tpm:
-                return ErrorReply(
-                    400, f"This request needs about {tokens} tokens, more than this key's "
-                    f"limit of {tenant.tpm} tokens per minute; lower max_tokens or shorten it.",
-                    param="max_tokens", code="tokens_exceed_key_limit")
+                return _too_large(tokens, tenant.tpm, "this key's", "tokens_exceed_key_limit")
             return self._refuse(window, now, "tokens",
                                 f"{tenant.tpm} tokens per minute for this key")
         window.entries.append((now, tokens))

@@ -67,9 +67,15 @@ def _cache(gw: GatewayState) -> dict[str, Any]:
             "hits": sum(c.hits for c in caches), "misses": sum(c.misses for c in caches)}
 
 
+def _label(value: str) -> str:
+    """A label value as the exposition format escapes it: a model name may come from a client
+    (when the upstream lists no models) and must not end the label or the line."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def _line(name: str, value: float, labels: dict[str, str] | None = None) -> str:
     if labels:
-        inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        inner = ",".join(f'{k}="{_label(v)}"' for k, v in labels.items())
         return f"llm_magics_gateway_{name}{{{inner}}} {value}"
     return f"llm_magics_gateway_{name} {value}"
 

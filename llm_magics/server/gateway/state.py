@@ -29,6 +29,7 @@ from .catalog import ModelCatalog
 from .config import GatewayConfig
 from .engine import GatewayEngine
 from .key_limits import KeyLimits
+from .key_share import KeyShare, key_share_limit
 from .slots import PrioritySlots
 from .store import GatewayStore
 from .tenants import ClientKey, ClientKeys, read_keys_file
@@ -65,6 +66,7 @@ class GatewayState:
     admission: Admission
     caches: TenantCaches
     limits: KeyLimits = field(default_factory=KeyLimits)
+    share: KeyShare = field(default_factory=lambda: KeyShare(None))
     traffic: Traffic = field(default_factory=Traffic)
 
     @property
@@ -146,12 +148,17 @@ def build_state(config: GatewayConfig, upstream: Upstream, keys: ClientKeys,
     catalog = ModelCatalog(fetch_models, ttl_s=config.models_ttl_s,
                            served_model=upstream.served_model)
     caches = TenantCaches(config, settings)
-    lines = LineRunner(store, engine, upstream, caches.settings_for, catalog, config.concurrency,
-                       config.cache)
+    limits = KeyLimits(shared_tpm=config.tpm)
+    lines = LineRunner(store, engine, upstream, caches.settings_for, catalog, limits,
+                       config.concurrency, config.cache)
     batches = GatewayBatches(store, lines, max_file_bytes=config.max_file_bytes,
+                             max_active=config.max_active_batches,
+                             max_storage=config.max_storage_bytes,
                              window_s=config.batch_window_s, retry_s=config.batch_retry_s)
     return GatewayState(config, upstream, settings, engine, slots, catalog, store, batches,
-                        keys, admission, caches)
+                        keys, admission, caches, limits,
+                        KeyShare(key_share_limit(config.key_concurrency, config.concurrency,
+                                                 len(keys))))
 
 
 def gateway_state(request: Request) -> GatewayState:

@@ -150,6 +150,12 @@ class GatewayStore:
             f"SELECT {_FILE_COLUMNS} FROM files WHERE tenant = ? ORDER BY rowid DESC", (tenant,))
         return [FileRecord(*row) for row in rows]
 
+    def bytes_of(self, tenant: str) -> int:
+        """What ``tenant``'s files take on disk, uploads and batch outputs."""
+        (row,) = self._query("SELECT COALESCE(SUM(bytes), 0) FROM files WHERE tenant = ?",
+                             (tenant,))
+        return int(row[0])
+
     def get_file(self, file_id: str, tenant: str) -> FileRecord | None:
         rows = self._query(f"SELECT {_FILE_COLUMNS} FROM files WHERE id = ? AND tenant = ?",
                            (file_id, tenant))

@@ -127,6 +127,9 @@ class ClientKeys:
         """False when no client key is configured: every caller is the one open tenant."""
         return bool(self._tenants)
 
+    def __len__(self) -> int:
+        return len(self._tenants)
+
     def identify(self, scope: Scope, *, metrics: bool = False) -> Tenant | ErrorReply:
         guarded = self.enabled or (metrics and self._metrics is not None)
         if not guarded:
