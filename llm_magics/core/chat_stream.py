@@ -31,7 +31,7 @@ from .endpoint import Endpoint
 from .jsoncodec import decode_json, encode_json
 from .settings import Settings
 from .sse import DONE, SSEDecoder, SSEEvent
-from .wire import open_chat
+from .wire import error_body, open_chat
 
 __all__ = ["ChatStream", "open_chat_stream", "chunk_reader", "read_until_text"]
 
@@ -97,7 +97,7 @@ class ChatStream:
             self._pending.clear()
             return None
         if event.event == "error":
-            raise self._reported(_problem_in(event.data))
+            raise self._reported(error_body(event.data))
         return self._parse(event.data)
 
     def _take(self, data: bytes) -> None:
@@ -195,15 +195,6 @@ def _status_named(problem: object) -> int | None:
         if status is not None:
             return status
     return None
-
-
-def _problem_in(data: str) -> object:
-    """The error of an ``event: error`` frame: its JSON (``error`` unwrapped), or its text."""
-    try:
-        body = decode_json(data)
-    except ValueError:
-        return data
-    return body.get("error", body) if isinstance(body, dict) else body
 
 
 def _is_json(headers: Any) -> bool:

@@ -29,7 +29,7 @@ from .jsoncodec import decode_json, encode_json
 from .settings import Settings
 from .wire_sessions import Reply, Session, open_session
 
-__all__ = ["post_chat", "open_chat", "close_connections", "PRIORITY_HEADER"]
+__all__ = ["post_chat", "open_chat", "error_body", "close_connections", "PRIORITY_HEADER"]
 
 PRIORITY_HEADER = "X-LLM-Priority"
 """Tells an llm-magics gateway how to queue this call among its other clients."""
@@ -65,12 +65,13 @@ class _Wire:
             text = (await reply.read()).decode("utf-8", "replace").strip()
         finally:
             await reply.aclose()
-        raise translate_error(status_error(reply.status, reply.headers, _error_body(text),
+        raise translate_error(status_error(reply.status, reply.headers, error_body(text),
                                            self.endpoint), self.endpoint)
 
 
-def _error_body(text: str) -> object:
-    """The body as the SDK's ``APIStatusError.body`` holds it: the ``error`` member unwrapped."""
+def error_body(text: str) -> object:
+    """The body as the SDK's ``APIStatusError.body`` holds it: the ``error`` member unwrapped
+    (the JSON of an error answer, or of a stream's ``event: error`` frame), else the text."""
     try:
         body = decode_json(text)
     except ValueError:

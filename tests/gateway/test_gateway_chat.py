@@ -170,18 +170,20 @@ def test_models_are_proxied(client: OpenAI, sim: Simulator) -> None:
         client.models.retrieve("no-such-model")
 
 
+@pytest.mark.parametrize("stream", [False, True])
 def test_client_leaving_a_queued_request_spends_no_upstream_call(
-        make_gateway: Callable[..., Gateway], sim: Simulator) -> None:
+        make_gateway: Callable[..., Gateway], sim: Simulator, stream: bool) -> None:
     gateway = make_gateway(rpm=60, cache=False)  # burst of 1, then one per second
     with OpenAI(base_url=gateway.base_url, api_key="k", max_retries=0) as client:
         client.chat.completions.create(**user("spend the burst"))
         with OpenAI(base_url=gateway.base_url, api_key="k", max_retries=0,
                     timeout=0.2) as impatient, pytest.raises(openai.APITimeoutError):
-            impatient.chat.completions.create(**user("gives up while queued"))
+            impatient.chat.completions.create(**user("gives up while queued"), stream=stream)
         time.sleep(1.3)  # the slot it waited for has come and gone
     assert sim.stats["chat_requests"] == 1
     metrics = httpx.get(gateway.url + "/metrics").json()
     assert metrics["requests"]["by_status"].get("499") == 1
+    assert metrics["queue"]["slots_in_use"] == 0
 
 
 def test_stream_broken_upstream_ends_with_an_error_event(client: OpenAI, sim: Simulator) -> None:
@@ -196,21 +198,6 @@ def test_stream_broken_upstream_ends_with_an_error_event(client: OpenAI, sim: Si
                 pieces.append(chunk.choices[0].delta.content)
     assert len(pieces) == 4  # what arrived before the break was relayed
     assert "broke" in info.value.message
-
-
-def test_client_leaving_a_queued_stream_spends_no_upstream_call(
-        make_gateway: Callable[..., Gateway], sim: Simulator) -> None:
-    gateway = make_gateway(rpm=60, cache=False)  # burst of 1, then one per second
-    with OpenAI(base_url=gateway.base_url, api_key="k", max_retries=0) as client:
-        client.chat.completions.create(**user("spend the burst"))
-        with OpenAI(base_url=gateway.base_url, api_key="k", max_retries=0,
-                    timeout=0.2) as impatient, pytest.raises(openai.APITimeoutError):
-            impatient.chat.completions.create(**user("gives up while queued"), stream=True)
-        time.sleep(1.3)  # the slot it waited for has come and gone
-    assert sim.stats["chat_requests"] == 1
-    metrics = httpx.get(gateway.url + "/metrics").json()
-    assert metrics["requests"]["by_status"].get("499") == 1
-    assert metrics["queue"]["slots_in_use"] == 0
 
 
 def test_client_leaving_a_stream_releases_the_upstream(make_gateway: Callable[..., Gateway],

@@ -22,16 +22,6 @@ from pathlib import Path
 from ...core.secrets import mask_key
 from ...core.settings import resolve
 from ...errors import LLMError
-from ..constants import (
-    BODY_IDLE_TIMEOUT_S,
-    HEADER_TIMEOUT_S,
-    KEEP_ALIVE_S,
-    MAX_ACTIVE_BATCHES,
-    MAX_CONNECTIONS,
-    MAX_JSON_BODY_MB,
-    MAX_STORAGE_MB,
-    WRITE_TIMEOUT_S,
-)
 from ..serving import AppServer, bind_socket, exit_with_parent, url_for, uvicorn_config
 from .admission import is_loopback
 from .app import create_app
@@ -49,6 +39,24 @@ def _positive_int(text: str) -> int | None:
     if value < 0:
         raise argparse.ArgumentTypeError("must be >= 0")
     return value or None
+
+
+_LIMIT_FLAGS = (
+    ("max_storage_mb", "files each client key may keep, uploads and batch outputs, in MB "
+                       "(default %(default)g; an upload past it is refused until files are "
+                       "deleted)"),
+    ("max_active_batches", "batches one client key may have running at once (default "
+                           "%(default)s)"),
+    ("max_body_mb", "largest JSON request body in MB (default %(default)g; 413 beyond)"),
+    ("header_timeout_s", "close a connection whose request headers take longer (default "
+                         "%(default)g)"),
+    ("body_timeout_s", "answer 408 when a request body pauses longer (default %(default)g)"),
+    ("write_timeout_s", "close a connection whose client stops reading its answer (the send "
+                        "buffer stays full) for this long (default %(default)g)"),
+    ("keep_alive_s", "close idle keep-alive connections after this long (default %(default)s)"),
+    ("max_connections", "connections + requests at once before 503 (default %(default)s)"),
+)
+"""Flags named like a ``GatewayConfig`` field: their type and default are the field's."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,23 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"where batches, files and the cache live (default: {default_state_dir()})")
     add("--max-file-mb", type=float, default=200.0,
         help="largest /v1/files upload in MB (default 200, OpenAI's batch limit)")
-    add("--max-storage-mb", type=float, default=MAX_STORAGE_MB,
-        help=f"files each client key may keep, uploads and batch outputs, in MB (default "
-             f"{MAX_STORAGE_MB:g}; an upload past it is refused until files are deleted)")
-    add("--max-body-mb", type=float, default=MAX_JSON_BODY_MB,
-        help=f"largest JSON request body in MB (default {MAX_JSON_BODY_MB:g}; 413 beyond)")
-    add("--header-timeout-s", type=float, default=HEADER_TIMEOUT_S,
-        help=f"close a connection whose request headers take longer (default "
-             f"{HEADER_TIMEOUT_S:g})")
-    add("--body-timeout-s", type=float, default=BODY_IDLE_TIMEOUT_S,
-        help=f"answer 408 when a request body pauses longer (default {BODY_IDLE_TIMEOUT_S:g})")
-    add("--write-timeout-s", type=float, default=WRITE_TIMEOUT_S,
-        help=f"close a connection whose client stops reading its answer (the send buffer "
-             f"stays full) for this long (default {WRITE_TIMEOUT_S:g})")
-    add("--keep-alive-s", type=int, default=KEEP_ALIVE_S,
-        help=f"close idle keep-alive connections after this long (default {KEEP_ALIVE_S})")
-    add("--max-connections", type=int, default=MAX_CONNECTIONS,
-        help=f"connections + requests at once before 503 (default {MAX_CONNECTIONS})")
+    for name, help_text in _LIMIT_FLAGS:
+        default = getattr(GatewayConfig, name)
+        add(f"--{name.replace('_', '-')}", type=type(default), default=default, help=help_text)
     add("--allowed-host", action="append", default=[], metavar="NAME",
         help="a Host name clients use besides localhost and the bound address (repeatable; "
              "'*' turns the DNS-rebinding check off)")
@@ -120,8 +114,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="DANGEROUS: serve a non-loopback --host without client keys")
     add("--default-priority", default="high", choices=["interactive", "high", "bulk"],
         help="priority of requests without an X-LLM-Priority header (batches are bulk)")
-    add("--max-active-batches", type=int, default=MAX_ACTIVE_BATCHES,
-        help=f"batches one client key may have running at once (default {MAX_ACTIVE_BATCHES})")
     add("--batch-window-s", type=float, default=None,
         help="shorten the 24h completion window to this many seconds (testing expiry)")
     add("--log-level", default="warning",
