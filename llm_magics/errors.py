@@ -60,12 +60,16 @@ class LLMError(Exception):
         status_code: int | None = None,
         request_id: str | None = None,
         retry_after_s: float | None = None,
+        body: object | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code
         self.request_id = request_id
         self.retry_after_s = retry_after_s
+        self.body = body
+        """The server's error as it sent it (``APIStatusError.body``: the ``error`` member of
+        its JSON, with ``message``, ``type``, ``param``, ``code``), for an HTTP error."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r})"

@@ -224,6 +224,7 @@ def status_error(status: int, headers: Any, body: object,
         "status_code": status,
         "request_id": headers.get("x-request-id"),
         "retry_after_s": _retry_after(headers),
+        "body": body,
     }
     detail = _status_detail(body)
     if status in (401, 403):

@@ -229,3 +229,19 @@ def test_wrong_upstream_key_is_a_gateway_error_not_the_clients(
     assert info.value.status_code == 502
     assert info.value.code == "upstream_auth_failed"
     assert "sk-the-wrong-one" not in info.value.message
+
+
+@pytest.mark.usefixtures("request_path")
+def test_an_upstream_refusal_reaches_the_client_with_its_type_param_and_code(
+        make_gateway: Callable[..., Gateway], sim: Simulator) -> None:
+    """What a client's code branches on (``e.code == "context_length_exceeded"``) is the
+    upstream's own, on either request path the gateway's engine takes."""
+    sim.configure(context_tokens=5)
+    gateway = make_gateway()
+    with OpenAI(base_url=gateway.base_url, api_key="k", max_retries=0) as client, \
+            pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(**user("a prompt much longer than five tokens, surely"))
+    assert info.value.code == "context_length_exceeded"
+    assert info.value.param == "messages"
+    assert info.value.type == "invalid_request_error"
+    assert "context" in info.value.message

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import openai
-
 from ... import errors
 from ...core.types import PRIORITY_RANK, Priority, Request, Response
 from ..openai_shapes import ErrorReply, bad_request, chat_completion, new_id
@@ -83,16 +81,6 @@ def completion_body(response: Response) -> dict[str, Any]:
     )
 
 
-def _upstream_error(err: BaseException) -> openai.APIStatusError | None:
-    """The SDK error the engine translated (kept as ``__context__`` by ``raise ... from None``)."""
-    seen: BaseException | None = err
-    for _ in range(4):
-        seen = seen.__context__ if seen is not None else None
-        if isinstance(seen, openai.APIStatusError):
-            return seen
-    return None
-
-
 def _retry_headers(err: errors.LLMError) -> dict[str, str]:
     """``Retry-After`` in whole seconds; a 429 always gets one (the limiter's own pause: 1 s)."""
     wait = err.retry_after_s
@@ -112,8 +100,7 @@ def to_openai_error(err: errors.LLMError, upstream: Upstream) -> ErrorReply:
             "The operator should check --upstream-key-env / OPENAI_API_KEY.",
             type="server_error", code="upstream_auth_failed")
     if status is not None:
-        source = _upstream_error(err)
-        inner = source.body if source is not None and isinstance(source.body, dict) else {}
+        inner = err.body if isinstance(err.body, dict) else {}
         message = inner.get("message") or err.message
         return ErrorReply(
             status,
