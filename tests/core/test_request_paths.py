@@ -41,7 +41,8 @@ def outcome(server_url: str, path: str, transport: str, **options) -> tuple:
     try:
         call(server_url, path, transport, **options)
     except errors.LLMError as err:
-        return (type(err), err.message, err.status_code, err.retry_after_s, err.request_id)
+        return (type(err), err.message, err.status_code, err.retry_after_s, err.request_id,
+                err.body)
     raise AssertionError("the call was expected to fail")
 
 
@@ -117,11 +118,12 @@ def test_a_status_error_is_the_same_error_on_both_paths(case, transport, stream)
 
 def test_the_status_mapping_covers_what_a_caller_branches_on():
     with RecordingServer(ERRORS["429 Retry-After seconds"]) as server:
-        kind, text, status, retry_after, _ = outcome(server.base_url, "lean", "aiohttp")
+        kind, text, status, retry_after, _, body = outcome(server.base_url, "lean", "aiohttp")
     assert kind is errors.RateLimitError and status == 429 and retry_after == 0.2
     assert "slow down" in text
+    assert body == {"message": "slow down", "type": "x", "code": "y"}  # the server's own
     with RecordingServer(ERRORS["500 plain text"]) as server:
-        kind, text, status, _, _ = outcome(server.base_url, "lean", "httpx")
+        kind, text, status, _, _, _ = outcome(server.base_url, "lean", "httpx")
     assert kind is errors.ServerError and "Internal Server Error" in text
 
 
