@@ -75,7 +75,10 @@ def test_a_stopped_packed_apply_keeps_finished_packs_and_a_rerun_sends_only_the_
     llm.configure(latency_s=0.3)  # ten packs two at a time: 1.5 s, a wide window to stop in
     df = words(40)
     job = df.llm.apply("Define {w}", pack=4, concurrency=2, background=True, progress=False)
-    wait_until(lambda: llm.stats["chat_requests"] >= 3)
+    wait_until(lambda: llm.stats["chat_requests"] >= 3 or job.done(),
+               what=lambda: f"3 packs sent (sent {llm.stats['chat_requests']}; job "
+                            f"{job.progress}; engine {get_engine().status()['endpoints']})")
+    assert llm.stats["chat_requests"] >= 3, (job.progress, job.results())
     assert job.cancel() is True
     assert job.wait(timeout=10).done()
     first = llm.stats["chat_requests"]

@@ -7,10 +7,15 @@ from collections.abc import Callable
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 30.0,
-               what: str = "condition", every: float = 0.005) -> None:
-    """Return as soon as ``predicate()`` is true; fail after ``timeout`` seconds."""
+               what: str | Callable[[], str] = "condition", every: float = 0.005) -> None:
+    """Return as soon as ``predicate()`` is true; fail after ``timeout`` seconds.
+
+    ``what`` names the condition in the failure; a callable is asked then, so the message
+    can show the state the wait ended in.
+    """
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached in {timeout:g} s")
+            said = what() if callable(what) else what
+            raise AssertionError(f"{said} not reached in {timeout:g} s")
         time.sleep(every)
