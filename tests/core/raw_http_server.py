@@ -47,13 +47,30 @@ def headers_then_stall(head: bytes) -> Behaviour:
 
 
 def respond(payload: bytes) -> Behaviour:
-    """Write ``payload`` (a whole response) and close the connection cleanly."""
+    """Write ``payload`` (a whole response) and close the connection cleanly, saying so
+    (``connection: close``, as an HTTP/1.1 server that closes must): without it a client may
+    pool the connection and lose its next request to the close (what ``KeepAliveServer``
+    tests on purpose)."""
+    payload = _closing(payload)
+
     async def behaviour(writer: asyncio.StreamWriter) -> None:
         writer.write(payload)
         await writer.drain()
         writer.close()
 
     return behaviour
+
+
+def _closing(payload: bytes) -> bytes:
+    head, sep, rest = payload.partition(b"\r\n\r\n")
+    if not payload.startswith(b"HTTP/") or not sep or b"\nconnection:" in head.lower():
+        return payload
+    status_line, _, headers = head.partition(b"\r\n")
+    status = status_line.split(b" ")[1:2]
+    if status and status[0].startswith(b"1"):  # an interim answer (100 Continue): mark the next
+        return head + sep + _closing(rest)
+    closing = status_line + b"\r\nconnection: close" + (b"\r\n" + headers if headers else b"")
+    return closing + sep + rest
 
 
 def json_response(obj: object) -> bytes:
