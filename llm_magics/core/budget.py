@@ -54,9 +54,8 @@ def bounded_for_budget(params: dict[str, Any], settings: Settings) -> dict[str, 
 def worst_case_usd(request: Request, *, prices: Prices | None = None,
                    batch: bool = False) -> float | None:
     """The most ``request`` can cost; ``None`` if its model has no known price."""
-    choices = request.params.get("n") or 1
     usage = Usage(prompt_tokens_bound(request.messages),
-                  (request.max_tokens or BUDGET_COMPLETION_BOUND) * choices)
+                  (request.max_tokens or BUDGET_COMPLETION_BOUND) * request.choices)
     return cost_usd(request.model, usage, batch=batch, prices=prices)
 
 

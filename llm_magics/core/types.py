@@ -169,3 +169,8 @@ class Request:
     @property
     def max_tokens(self) -> int | None:
         return self.params.get("max_completion_tokens") or self.params.get("max_tokens")
+
+    @property
+    def choices(self) -> int:
+        """How many answers the request asks for (``n``): each may take ``max_tokens``."""
+        return self.params.get("n") or 1

@@ -31,7 +31,7 @@ __all__ = ["KeyLimits", "request_tokens"]
 def request_tokens(request: Request) -> int:
     """What ``request`` may cost: its prompt, plus ``max_tokens`` for each of its ``n`` choices."""
     completion = request.max_tokens or DEFAULT_COMPLETION_ESTIMATE
-    return estimate_request_tokens(request.messages, completion * (request.params.get("n") or 1))
+    return estimate_request_tokens(request.messages, completion * request.choices)
 
 
 def _too_large(tokens: int, limit: int, whose: str, code: str) -> ErrorReply:
