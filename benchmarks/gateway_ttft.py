@@ -9,6 +9,10 @@ one long-lived official SDK client per path, from ``create(stream=True)`` to
 the first chunk carrying text. Reported: medians and 90th percentiles over
 ``--n`` streams each, and the difference.
 
+The floor path goes through ``benchmarks.relay_floor``, a relay on the same
+server stack that forwards bytes and checks nothing: what it adds is the cost
+of a Python hop itself, so "added beyond the floor" is the gateway's policy work.
+
 ``--against NAME=CHECKOUT`` adds a gateway run from another checkout of the
 project (say, the main branch before a change), interleaved with the others
 in the same run, so a before/after is measured under the same load.
@@ -30,6 +34,7 @@ from typing import Any
 
 from openai import OpenAI
 
+from benchmarks.relay_floor import RelayFloorProcess
 from tests.support.gateway import GatewayProcess
 from tests.support.sim import SimulatorProcess
 
@@ -70,7 +75,8 @@ def run(n: int, token_ms: float, warmup: int = 20,
     with ExitStack() as stack:
         sim = stack.enter_context(SimulatorProcess(
             latency_s=0.0, token_latency_s=token_ms / 1000, answer_tokens=8))
-        urls = {"direct": sim.base_url}
+        urls = {"direct": sim.base_url,
+                "floor": stack.enter_context(RelayFloorProcess(sim.base_url)).base_url}
         for name, checkout in {"gateway": None, **(against or {})}.items():
             urls[name] = _gateway(stack, sim.base_url, checkout).base_url
         clients = {name: stack.enter_context(OpenAI(base_url=url, api_key="sk-bench",
@@ -92,10 +98,14 @@ def run(n: int, token_ms: float, warmup: int = 20,
         }
     direct = result["direct"]
     for name in names[1:]:
-        prefix = "added" if name == "gateway" else f"{name}_added"
+        prefix = _added(name)
         result[f"{prefix}_median_ms"] = round(result[name]["median_ms"] - direct["median_ms"], 3)
         result[f"{prefix}_p90_ms"] = round(result[name]["p90_ms"] - direct["p90_ms"], 3)
     return result
+
+
+def _added(name: str) -> str:
+    return "added" if name == "gateway" else f"{name}_added"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,13 +127,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
         return 0
     print(f"TTFT over {args.n} streams per path ({args.token_ms} ms/token simulator):")
-    for name in ("direct", "gateway", *against):
+    for name in ("direct", "floor", "gateway", *against):
         print(f"  {name:8s} median {result[name]['median_ms']:.2f} ms   "
               f"p90 {result[name]['p90_ms']:.2f} ms")
-    for name in ("gateway", *against):
-        prefix = "added" if name == "gateway" else f"{name}_added"
+    for name in ("floor", "gateway", *against):
+        prefix = _added(name)
         print(f"  added by {name}: median {result[f'{prefix}_median_ms']:.2f} ms, "
               f"p90 {result[f'{prefix}_p90_ms']:.2f} ms")
+    beyond = result["added_median_ms"] - result["floor_added_median_ms"]
+    print(f"  gateway beyond the floor (its policy work): median {beyond:.2f} ms")
     return 0
 
 

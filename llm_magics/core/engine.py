@@ -290,12 +290,15 @@ class Engine:
         *,
         stats: CallStats | None = None,
         use_cache: bool | None = None,
+        on_open: Callable[[], None] | None = None,
     ) -> AsyncIterator[str | Response]:
         """Yield text deltas, then the final ``Response`` as the last item.
 
         A stream that breaks or ends unfinished before its first token is retried
         like any call; after text was emitted it ends with ``StreamInterruptedError``
         carrying the partial text (restarting would duplicate what was shown).
+        ``on_open`` is called once, when the server first accepts the request (a 2xx
+        head), before its first token: a relay can start its own response then.
         """
         stats = stats if stats is not None else CallStats()
         deadline = Deadline(settings.deadline_s)
@@ -311,8 +314,12 @@ class Engine:
         body = _wire_body(request, endpoint, stream=True)
 
         async def open_until_first_text(limiter: RateLimiter) -> tuple[Any, None]:
+            nonlocal on_open
             reader = await open_chat_stream(body, request.priority, endpoint, settings)
             limiter.observe_headers(reader.headers)
+            if on_open is not None:
+                on_open, opened = None, on_open
+                opened()
             progress = StreamProgress(request.model)
             await read_until_text(reader, progress, next_chunk)
             return (reader, progress), None

@@ -16,6 +16,7 @@ from llm_magics.server.sim import SimConfig, expected_answer
 from tests.support.gateway import Gateway
 from tests.support.sim import Simulator
 from tests.support.sim import chat_body as user
+from tests.support.waiting import wait_until
 
 
 def test_complete_returns_the_upstream_answer(client: OpenAI, sim: Simulator) -> None:
@@ -214,3 +215,46 @@ def test_client_leaving_a_stream_releases_the_upstream(make_gateway: Callable[..
         time.sleep(0.02)
     assert sim.stats["in_flight"] == 0  # the upstream stream was closed, not left running
     assert httpx.get(gateway.url + "/metrics").json()["queue"]["slots_in_use"] == 0
+
+
+def test_the_stream_head_comes_as_soon_as_the_upstream_accepts(gateway: Gateway,
+                                                               sim: Simulator) -> None:
+    # The client reads the head and sets up its stream while the model works on its first
+    # token (a real model's prefill): the head does not wait for that token.
+    sim.configure(latency_s=3.0, answer_tokens=2)
+    started = time.monotonic()
+    with httpx.stream("POST", gateway.base_url + "/chat/completions",
+                      json=user("take your time", stream=True), timeout=30) as response:
+        head_after = time.monotonic() - started
+        assert response.status_code == 200
+        text = "".join(line for line in response.iter_lines() if '"content":"' in line)
+        first_token_after = time.monotonic() - started
+    assert text and first_token_after >= 3.0
+    assert head_after < first_token_after - 1.5, (head_after, first_token_after)
+
+
+def test_leaving_after_the_head_before_the_first_token_releases_the_upstream(
+        make_gateway: Callable[..., Gateway], sim: Simulator) -> None:
+    gateway = make_gateway(cache=False)
+    sim.configure(latency_s=30.0)
+    with httpx.stream("POST", gateway.base_url + "/chat/completions",
+                      json=user("never mind", stream=True), timeout=30) as response:
+        assert response.status_code == 200  # the head, then the client leaves
+    wait_until(lambda: not sim.stats["in_flight"], timeout=10,
+               what=lambda: f"the upstream request closed (sim stats {sim.stats})")
+    wait_until(lambda: not httpx.get(gateway.url + "/metrics").json()["queue"]["slots_in_use"],
+               timeout=10, what="the gateway's slot released")
+
+
+def test_a_stream_that_breaks_before_its_first_token_every_time_is_an_error_event(
+        fast_retries: None, make_gateway: Callable[..., Gateway], sim: Simulator) -> None:
+    gateway = make_gateway(cache=False)
+    sim.configure(drop_before_first_token_rate=1.0)
+    client = OpenAI(base_url=gateway.base_url, api_key="k", max_retries=0, timeout=30)
+    with pytest.raises(openai.APIError) as info:
+        for _ in client.chat.completions.create(**user("doomed"), stream=True):
+            pass
+    # After the 200 head the engine's last error comes as an event (the breaker's, here).
+    assert not isinstance(info.value, openai.APIStatusError)
+    assert "fail" in info.value.message or "connection" in info.value.message.lower()
+    assert sim.stats["drops"] > 1  # retried upstream before giving up

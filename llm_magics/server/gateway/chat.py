@@ -31,7 +31,7 @@ from .relay import (
     to_core_request,
     to_openai_error,
 )
-from .sse import SSE_HEADERS, sse_frames
+from .sse import SSE_HEADERS, UpstreamStream, sse_frames
 from .state import GatewayState, gateway_state
 from .tenants import key_id, tenant_of
 
@@ -100,9 +100,12 @@ async def chat_completions(request: Request, raw: bytes) -> Response:
                      headers={"x-llm-cache": "hit" if response.cached else "miss"}
                      if shown else None)
 
-    stream = gw.engine.stream(core_request, endpoint, settings, use_cache=gw.use_cache)
+    stream = UpstreamStream(lambda on_open: gw.engine.stream(
+        core_request, endpoint, settings, use_cache=gw.use_cache, on_open=on_open))
     try:
-        first = await unless_disconnected(request.receive, stream.__anext__())
+        await unless_disconnected(request.receive, stream.started())
+        if stream.first.done():
+            stream.first.result()  # an error before the upstream accepted: a proper status
     except BaseException as exc:
         await stream.aclose()
         if isinstance(exc, ClientGone):
@@ -111,8 +114,9 @@ async def chat_completions(request: Request, raw: bytes) -> Response:
             raise to_openai_error(exc, gw.upstream) from None
         raise
     frames = sse_frames(
-        first, stream, model=model, include_usage=req.include_usage,
+        stream.items(), model=model, include_usage=req.include_usage,
         on_error=lambda err: to_openai_error(err, gw.upstream).body,
     )
-    head = await frames.__anext__()  # the role opener and first delta: ready, no wait
+    # The role opener and first delta when they are in hand (no wait), else the head alone.
+    head = await frames.__anext__() if stream.first.done() else b""
     return EventStream(frames, on_close=stream.aclose, headers=SSE_HEADERS, first=head)
