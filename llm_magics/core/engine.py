@@ -130,7 +130,8 @@ class Engine:
         is what it would have been had tenacity run the first attempt too."""
         breaker = self.breaker_for(endpoint, settings)
         limiter = self.limiter_for(endpoint, settings)
-        estimate = estimate_request_tokens(request.messages, request.max_tokens)
+        estimate = estimate_request_tokens(request.messages, request.max_tokens,
+                                          request.choices)
         policy = (request, endpoint, settings, stats, call, deadline, breaker, limiter, estimate)
         try:
             return await self._attempt(*policy)

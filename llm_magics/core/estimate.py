@@ -132,6 +132,7 @@ def _sent_requests(to_send: dict[str, Request], size: int) -> tuple[list[Request
 
 
 def _answer_tokens(request: Request, assumed: int | None) -> int:
-    if assumed is not None:
-        return assumed
-    return request.max_tokens or DEFAULT_COMPLETION_ESTIMATE
+    """One call's answer tokens: each of its ``n`` choices is an answer."""
+    per_answer = assumed if assumed is not None else (
+        request.max_tokens or DEFAULT_COMPLETION_ESTIMATE)
+    return per_answer * request.choices

@@ -40,9 +40,11 @@ def estimate_text_tokens(text: str) -> int:
     return _content_chars(text) // CHARS_PER_TOKEN + (1 if text else 0)
 
 
-def estimate_request_tokens(messages: list[dict[str, Any]], max_tokens: int | None) -> int:
-    completion = max_tokens if max_tokens is not None else DEFAULT_COMPLETION_ESTIMATE
-    return estimate_prompt_tokens(messages) + completion
+def estimate_request_tokens(messages: list[dict[str, Any]], max_tokens: int | None,
+                            choices: int = 1) -> int:
+    """The prompt, plus ``max_tokens`` (or the assumed answer) for each of ``choices``."""
+    completion = max_tokens or DEFAULT_COMPLETION_ESTIMATE
+    return estimate_prompt_tokens(messages) + completion * choices
 
 
 def prompt_tokens_bound(messages: list[dict[str, Any]]) -> int:

@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from ...core.tokens import DEFAULT_COMPLETION_ESTIMATE, estimate_request_tokens
+from ...core.tokens import estimate_request_tokens
 from ...core.types import Request
 from ..constants import TENANT_WINDOW_S
 from ..openai_shapes import ErrorReply, rate_limited
@@ -30,8 +30,7 @@ __all__ = ["KeyLimits", "request_tokens"]
 
 def request_tokens(request: Request) -> int:
     """What ``request`` may cost: its prompt, plus ``max_tokens`` for each of its ``n`` choices."""
-    completion = request.max_tokens or DEFAULT_COMPLETION_ESTIMATE
-    return estimate_request_tokens(request.messages, completion * request.choices)
+    return estimate_request_tokens(request.messages, request.max_tokens, request.choices)
 
 
 def _too_large(tokens: int, limit: int, whose: str, code: str) -> ErrorReply:
