@@ -90,7 +90,8 @@ def rederive(results: dict[str, Any]) -> dict[str, Any]:
 
 def merged(previous: dict[str, Any], rerun: dict[str, Any]) -> dict[str, Any]:
     """``previous`` with the scenarios of ``rerun`` replaced, and the re-run recorded."""
-    previous["scenarios"].update(rerun["scenarios"])
+    both = {**previous["scenarios"], **rerun["scenarios"]}
+    previous["scenarios"] = {name: both[name] for name in ORDER if name in both}
     previous["outside_connections"] = sorted({*previous.get("outside_connections", ()),
                                               *rerun["outside_connections"]})
     previous["reruns"] = [*previous.get("reruns", ()), {

@@ -69,9 +69,10 @@ def _gateway(stack: ExitStack, upstream: str, checkout: str | None) -> GatewayPr
     return stack.enter_context(GatewayProcess(args, env={"PYTHONPATH": path}, cwd=path))
 
 
-def run(n: int, token_ms: float, warmup: int = 20,
-        against: dict[str, str] | None = None) -> dict[str, Any]:
-    """Direct and through this checkout's gateway (plus one per ``against`` checkout)."""
+def sample(n: int, token_ms: float, warmup: int = 20,
+           against: dict[str, str] | None = None) -> dict[str, list[float]]:
+    """TTFT seconds per path: direct, the floor relay, this checkout's gateway (plus one
+    per ``against`` checkout), ``n`` streams each after ``warmup`` unrecorded rounds."""
     with ExitStack() as stack:
         sim = stack.enter_context(SimulatorProcess(
             latency_s=0.0, token_latency_s=token_ms / 1000, answer_tokens=8))
@@ -90,18 +91,29 @@ def run(n: int, token_ms: float, warmup: int = 20,
                 value = ttft(clients[name], f"stream {i} via {name}")
                 if i >= warmup:
                     samples[name].append(value)
-    result: dict[str, Any] = {"n": n, "token_ms": token_ms}
+    return samples
+
+
+def summarise(samples: dict[str, list[float]]) -> dict[str, Any]:
+    """Median and 90th percentile per path (ms), and what each adds over ``direct``."""
+    result: dict[str, Any] = {}
     for name, values in samples.items():
         result[name] = {
             "median_ms": round(statistics.median(values) * 1000, 3),
             "p90_ms": round(percentile(values, 0.9) * 1000, 3),
         }
     direct = result["direct"]
-    for name in names[1:]:
+    for name in list(samples)[1:]:
         prefix = _added(name)
         result[f"{prefix}_median_ms"] = round(result[name]["median_ms"] - direct["median_ms"], 3)
         result[f"{prefix}_p90_ms"] = round(result[name]["p90_ms"] - direct["p90_ms"], 3)
     return result
+
+
+def run(n: int, token_ms: float, warmup: int = 20,
+        against: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"n": n, "token_ms": token_ms,
+            **summarise(sample(n, token_ms, warmup, against))}
 
 
 def _added(name: str) -> str:

@@ -105,7 +105,26 @@ def _faults_answered(result: dict[str, Any]) -> str:
     )
 
 
+def _gateway(result: dict[str, Any]) -> str:
+    added = result["summary"]["added_ms"]
+    return (
+        f"the gateway adds {added['gateway']:.2f} ms where a relay that only forwards bytes "
+        f"adds {added['floor']:.2f} ms. Timestamps inside the gateway (one stream at a time, "
+        "300 streams) put its own work at about 0.6 ms: reading the body and the key check "
+        "0.10 ms, the checks before any upstream work (JSON parse and nesting bound, the "
+        "strict request model, the model catalog, the caller's per-key RPM/TPM) 0.20 ms, the "
+        "engine before the request leaves (slot, breaker, limiter, cache lookup, call log, "
+        "the wire body) 0.14 ms, and the first upstream text to the client's first frame "
+        "(parse, re-frame, write) 0.17 ms. The rest is aiohttp's request machinery and loop "
+        "turns. The stream's head already goes out when the upstream accepts, so the client's "
+        "own set-up overlaps the model's wait (`llm_magics/server/gateway/sse.py`). Next: "
+        "the request checks with msgspec instead of pydantic (`chat_model.py`), and the "
+        "first frame written from the upstream's bytes without a `Response` round trip."
+    )
+
+
 EXPLANATIONS: dict[tuple[str, str], Explain] = {
+    ("gateway", "gateway adds"): _gateway,
     ("faults", "every prompt"): _faults_answered,
     ("throughput", ">= 0.95"): _throughput,
     ("overhead", "aim: half"): _overhead,

@@ -223,6 +223,10 @@ def headline(scenarios: dict[str, Any]) -> list[str]:
         out.append(f"Streaming: TTFT added over the bare SDK {added:+.2f} ms; StreamView "
                    f"{st['stream_view']['updates_per_s']:.1f} updates/s at "
                    f"{st['stream_view']['tokens_per_s']:.0f} tok/s.")
+    if "gateway" in ok:
+        added = ok["gateway"]["added_ms"]
+        out.append(f"Gateway: TTFT added {added['gateway']:+.2f} ms (a byte-forwarding relay: "
+                   f"{added['floor']:+.2f} ms).")
     if "cache" in ok:
         out.append(f"Cache: a re-run takes {ok['cache']['rerun_over_first']:.3f} of the first "
                    f"run ({ok['cache']['rerun_s']:.2f}s vs {ok['cache']['first_s']:.1f}s), "

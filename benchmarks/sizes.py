@@ -60,6 +60,9 @@ class Sizes:
     pack_cost_rows: int = 1_000
     # 10. scaling: the same fan-out at growing sizes
     scaling_ns: tuple[int, ...] = (1_000, 10_000, 100_000)
+    # 11. gateway: streams per path (direct, floor relay, gateway)
+    gateway_streams: int = 300
+    gateway_warmup: int = 20
 
 
 FULL = Sizes("full")
@@ -78,6 +81,7 @@ QUICK = Sizes(
     batch_n=10_000,
     pack_requests=60,
     scaling_ns=(1_000, 10_000),
+    gateway_streams=100,
 )
 
 TINY = Sizes(
@@ -107,6 +111,8 @@ TINY = Sizes(
     pack_requests=20,
     pack_cost_rows=40,
     scaling_ns=(20, 60),
+    gateway_streams=3,
+    gateway_warmup=2,
 )
 
 _BY_NAME = {s.name: s for s in (FULL, QUICK, TINY)}

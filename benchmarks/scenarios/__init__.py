@@ -21,8 +21,8 @@ __all__ = ["ORDER", "BACKGROUND", "Log", "workers", "target", "rotate", "prepare
 
 Log = Callable[[str], None]
 
-ORDER = ("throughput", "rate_limit", "packing", "memory", "overhead", "streaming", "faults",
-         "cache", "batch", "scaling")
+ORDER = ("throughput", "rate_limit", "packing", "memory", "overhead", "streaming", "gateway",
+         "faults", "cache", "batch", "scaling")
 """Run order. Throughput, the one scenario judged on wall time against a bound, runs first
 and alone; the rest start once it is done."""
 

@@ -63,6 +63,8 @@ class UpstreamStream:
         if not self.first.done():
             self.first.cancel()
             await asyncio.wait((self.first,))
+        if not self.first.cancelled():
+            self.first.exception()  # seen: an error nobody relayed (the client left) is no bug
         await self._stream.aclose()
 
 
