@@ -8,6 +8,7 @@ answers all came back where they must, and that the three outputs were written.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,8 @@ if str(ROOT) not in sys.path:  # benchmarks/ is not installed; plain `pytest` ma
 
 pytestmark = pytest.mark.timeout(600)  # the module's fixture runs the whole command once
 
+# Without this, importing litellm tries to download its price table (the network is closed).
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import litellm  # noqa: E402,F401 - the bench extra (in dev): a missing one is a failure
 import matplotlib  # noqa: E402,F401
 
