@@ -35,7 +35,6 @@ from .policy.cache import ResponseCache, get_cache
 from .policy.limiter import Permit, RateLimiter
 from .policy.retry import honoured_retry_after, is_retryable, retrying
 from .settings import Settings
-from .tokens import estimate_request_tokens
 from .types import Request, Response, Usage
 from .wire import post_chat
 
@@ -130,8 +129,7 @@ class Engine:
         is what it would have been had tenacity run the first attempt too."""
         breaker = self.breaker_for(endpoint, settings)
         limiter = self.limiter_for(endpoint, settings)
-        estimate = estimate_request_tokens(request.messages, request.max_tokens,
-                                          request.choices)
+        estimate = request.estimated_tokens
         policy = (request, endpoint, settings, stats, call, deadline, breaker, limiter, estimate)
         try:
             return await self._attempt(*policy)

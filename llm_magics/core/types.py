@@ -12,6 +12,7 @@ import msgspec
 from ..errors import InvalidRequestError, LLMError
 from .jsoncodec import decode_json, encode_json
 from .request_fields import check_json_value
+from .tokens import estimate_request_tokens
 
 __all__ = [
     "Usage", "Response", "Request", "Outcome", "Priority", "PRIORITY_RANK", "to_messages",
@@ -174,3 +175,9 @@ class Request:
     def choices(self) -> int:
         """How many answers the request asks for (``n``): each may take ``max_tokens``."""
         return self.params.get("n") or 1
+
+    @property
+    def estimated_tokens(self) -> int:
+        """What it may cost, for TPM limits: its prompt, plus ``max_tokens`` (or the assumed
+        answer) for each of its ``n`` choices."""
+        return estimate_request_tokens(self.messages, self.max_tokens, self.choices)

@@ -33,7 +33,7 @@ from ..batch_api import ServedBatch, output_record
 from ..openai_shapes import ErrorReply
 from .catalog import ModelCatalog
 from .chat_model import validate_gateway_chat
-from .key_limits import KeyLimits, request_tokens
+from .key_limits import KeyLimits
 from .relay import completion_body, to_core_request, to_openai_error
 from .store import GatewayStore, PendingLine
 from .tenants import key_id
@@ -96,7 +96,7 @@ class LineRunner:
         req = validate_gateway_chat(body)
         model = await self.catalog.resolve(req.model)
         request = to_core_request(body, model, self.upstream, "bulk")
-        refusal = self.limits.oversize(request_tokens(request))
+        refusal = self.limits.oversize(request.estimated_tokens)
         if refusal is not None:
             raise refusal
         return request

@@ -23,7 +23,6 @@ from ..event_stream import EventStream
 from ..openai_shapes import dumps, model_not_found
 from .chat_model import validate_gateway_chat
 from .disconnect import ClientGone, unless_disconnected
-from .key_limits import request_tokens
 from .relay import (
     check_streamable,
     completion_body,
@@ -80,7 +79,7 @@ async def chat_completions(request: Request, raw: bytes) -> Response:
     core_request = to_core_request(body, model, gw.upstream, priority)
     endpoint = gw.upstream.endpoint(model)
     tenant = tenant_of(request.scope)
-    refusal = gw.limits.admit(tenant, request_tokens(core_request))
+    refusal = gw.limits.admit(tenant, core_request.estimated_tokens)
     if refusal is not None:
         raise refusal
     settings = gw.caches.settings_for(tenant.id)

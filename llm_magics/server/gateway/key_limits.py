@@ -19,18 +19,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from ...core.tokens import estimate_request_tokens
-from ...core.types import Request
 from ..constants import TENANT_WINDOW_S
 from ..openai_shapes import ErrorReply, rate_limited
 from .tenants import Tenant
 
-__all__ = ["KeyLimits", "request_tokens"]
-
-
-def request_tokens(request: Request) -> int:
-    """What ``request`` may cost: its prompt, plus ``max_tokens`` for each of its ``n`` choices."""
-    return estimate_request_tokens(request.messages, request.max_tokens, request.choices)
+__all__ = ["KeyLimits"]
 
 
 def _too_large(tokens: int, limit: int, whose: str, code: str) -> ErrorReply:
