@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from ... import errors
@@ -183,7 +184,6 @@ async def _send_rest(work: Work, requests: list[Any], resend: list[int], outcome
         if not isinstance(outcome, NotSent):
             tracker.record(outcome, live=isinstance(outcome, Response) and not outcome.cached)
 
-    await send_all(get_engine(), [r if i in wanted else None for i, r in enumerate(requests)],
-                   work.endpoint, work.settings, concurrency=work.concurrency,
-                   use_cache=work.use_cache, stats=tracker.stats, on_result=on_result,
-                   should_stop=lambda: job.cancel_requested, deadline_at=work.deadline_at)
+    rest = replace(work, requests=[r if i in wanted else None for i, r in enumerate(requests)],
+                   stats=tracker.stats, on_result=on_result)
+    await send_all(get_engine(), rest, should_stop=lambda: job.cancel_requested)

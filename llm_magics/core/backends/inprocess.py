@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import replace
 
 from ... import errors
-from ..call_stats import CallStats
 from ..deadline import missed_error, within_deadline
 from ..endpoint import Endpoint
 from ..engine import Engine, get_engine
@@ -23,9 +23,8 @@ from ..history.record import recorder_for
 from ..jobs import FanoutJob, NotSent
 from ..packing import pack_size
 from ..providers import resolve_endpoint
-from ..requestset import OnResult, Outcome, RequestSet, Sendable
+from ..requestset import Outcome, RequestSet, Sendable
 from ..settings import Settings
-from ..types import Request
 from . import Work
 from .fanout import FanoutBackend
 from .packed import PackedRequests
@@ -36,23 +35,22 @@ __all__ = ["InProcessBackend", "send_pending", "send_all"]
 async def send_pending(
     engine: Engine,
     requests: Sendable,
-    endpoint: Endpoint,
-    settings: Settings,
+    work: Work,
     *,
-    concurrency: int | None = None,
-    use_cache: bool | None = None,
     should_stop: Callable[[], bool] | None = None,
-    deadline_at: float | None = None,
 ) -> None:
-    """Send every pending request of ``requests`` through ``engine``, ``concurrency`` at once.
+    """Send every pending request of ``requests`` through ``engine``, ``work.concurrency`` at once.
 
-    Once ``should_stop()`` is true no new request goes out: calls in flight
-    finish (and are cached), the rest come back at once as ``NotSent``. With a
-    run's ``deadline_at`` (monotonic), each call's ``deadline_s`` ends with it,
-    and a row whose turn comes after it is a ``DeadlineExceededError`` unsent. With a
+    ``work`` says where (``endpoint``) and how (``settings``, ``use_cache``,
+    ``deadline_at``); its own ``requests`` are not read here. Once
+    ``should_stop()`` is true no new request goes out: calls in flight finish
+    (and are cached), the rest come back at once as ``NotSent``. With a run's
+    ``deadline_at`` (monotonic), each call's ``deadline_s`` ends with it, and a
+    row whose turn comes after it is a ``DeadlineExceededError`` unsent. With a
     budget, each call reserves its worst case first; one that cannot fit is a
     ``BudgetExceededError`` in its rows, unsent.
     """
+    endpoint, settings, deadline_at = work.endpoint, work.settings, work.deadline_at
     queue = list(requests.pending.items())
     position = 0
     budget = requests.budget
@@ -81,7 +79,7 @@ async def send_pending(
             try:
                 outcome = await engine.complete(
                     req, endpoint, within_deadline(settings, deadline_at), stats=requests.stats,
-                    use_cache=use_cache, looked_up=True,
+                    use_cache=work.use_cache, looked_up=True,
                 )
             except errors.LLMError as err:
                 outcome = err
@@ -93,7 +91,7 @@ async def send_pending(
                     budget.settle(reserved, req, outcome)
             requests.finish(key, outcome, counted=True)
 
-    width = endpoint.workers_for(concurrency or settings.concurrency)
+    width = endpoint.workers_for(work.concurrency or settings.concurrency)
     with within(mode=current().mode or "async"):  # the calls' mode in the call log
         tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, min(width, len(queue))))]
     try:
@@ -104,26 +102,18 @@ async def send_pending(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def send_all(
-    engine: Engine,
-    requests: Sequence[Request | errors.LLMError | None],
-    endpoint: Endpoint,
-    settings: Settings,
-    *,
-    concurrency: int | None = None,
-    use_cache: bool | None = None,
-    stats: CallStats | None = None,
-    on_result: OnResult | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    deadline_at: float | None = None,
-) -> list[Outcome | None]:
-    """Dedupe, answer from the cache, send the rest: for callers that need no job handle."""
-    pending = RequestSet(requests, cache=engine.cache_for(settings, use_cache), stats=stats,
-                         on_result=on_result, recorder=recorder_for(settings, "async"))
+async def send_all(engine: Engine, work: Work, *,
+                   should_stop: Callable[[], bool] | None = None) -> list[Outcome | None]:
+    """Dedupe, answer from the cache, send the rest: for callers that need no job handle.
+
+    Outcomes come back in the order of ``work.requests``; ``work.on_result`` hears each
+    position as it finishes and ``work.stats`` counts them.
+    """
+    pending = RequestSet(work.requests, cache=engine.cache_for(work.settings, work.use_cache),
+                         stats=work.stats, on_result=work.on_result,
+                         recorder=recorder_for(work.settings, "async"))
     try:
-        await send_pending(engine, pending, endpoint, settings, concurrency=concurrency,
-                           use_cache=use_cache, should_stop=should_stop,
-                           deadline_at=deadline_at)
+        await send_pending(engine, pending, work, should_stop=should_stop)
     finally:
         pending.flush()
     return pending.results
@@ -142,9 +132,5 @@ class InProcessBackend(FanoutBackend):
         engine, stop = get_engine(), (lambda: job.cancel_requested)
         if work.pack is not None:  # packed requests first; what they leave goes alone below
             packs = PackedRequests(requests, pack_size(work.pack, requests.pending.values()))
-            await send_pending(engine, packs, work.endpoint, work.settings,
-                               concurrency=work.concurrency, use_cache=False,
-                               should_stop=stop, deadline_at=work.deadline_at)
-        await send_pending(engine, requests, work.endpoint, work.settings,
-                           concurrency=work.concurrency, use_cache=work.use_cache,
-                           should_stop=stop, deadline_at=work.deadline_at)
+            await send_pending(engine, packs, replace(work, use_cache=False), should_stop=stop)
+        await send_pending(engine, requests, work, should_stop=stop)

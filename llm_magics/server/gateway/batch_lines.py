@@ -27,6 +27,7 @@ from ... import errors
 from ...core.backends.inprocess import send_all
 from ...core.engine import Engine
 from ...core.history.context import within
+from ...core.pipeline import Work
 from ...core.settings import Settings
 from ...core.types import Request, Response
 from ..batch_api import ServedBatch, output_record
@@ -128,15 +129,9 @@ class LineRunner:
             self._finish(record, idx, output_record(custom_id, err.status_code, err.body),
                          ok=False)
 
-        await send_all(
-            self.engine,
-            [request for _, _, request in items],
-            self.upstream.endpoint(model),
-            settings,
-            concurrency=self.concurrency,
-            use_cache=self.use_cache,
-            on_result=on_result,
-        )
+        work = Work([request for _, _, request in items], settings, self.upstream.endpoint(model),
+                    use_cache=self.use_cache, concurrency=self.concurrency, on_result=on_result)
+        await send_all(self.engine, work)
         return left
 
     def _finish(self, record: ServedBatch, idx: int, line: dict[str, Any], *, ok: bool) -> None:
