@@ -19,6 +19,7 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "RETRY_AFTER_MAX_S",
     "RATE_LIMIT_PAUSE_S",
+    "MAX_IDLE_POLICIES",
     "SERVER_RETRY_FACTOR",
     "STREAM_DRAIN_S",
     "STALE_RESENDS",
@@ -93,6 +94,11 @@ the breaker, not a long wait, protects an endpoint that is really down. A 429 wa
 
 RATE_LIMIT_PAUSE_S = 1.0
 """How long every call to an endpoint pauses after a 429 that gives no usable wait."""
+
+MAX_IDLE_POLICIES = 256
+"""Limiters (and breakers) kept per process before idle ones are dropped, least recently used
+first (``core.policy.table``): far above the models a notebook calls, and a bound on what
+invented model names sent through the gateway can cost (a few KB each)."""
 
 STREAM_DRAIN_S = 1.0
 """After ``[DONE]``, how long to wait for the body's end so the connection can be reused."""

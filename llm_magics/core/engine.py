@@ -6,7 +6,8 @@ The breaker and the limiter are checked on every attempt, inside the retry
 loop: a retry is a new request that needs a rate-limit slot, and an endpoint
 that went down opens the breaker after ``breaker_threshold`` failed attempts
 rather than after that many fully-retried calls. One limiter and one breaker
-exist per (base_url, model) for the whole process.
+exist per (base_url, model) for the whole process (idle ones are dropped past
+``MAX_IDLE_POLICIES`` names: ``core.policy.table``).
 
 Time bounds (``core.bounds``): ``timeout`` caps each attempt and ``deadline_s``
 everything the call waits for, both on the event loop. Only finished answers
@@ -34,6 +35,7 @@ from .policy.breaker import CircuitBreaker
 from .policy.cache import ResponseCache, get_cache
 from .policy.limiter import Permit, RateLimiter
 from .policy.retry import honoured_retry_after, is_retryable, retrying
+from .policy.table import PolicyTable
 from .settings import Settings
 from .types import Request, Response, Usage
 from .wire import post_chat
@@ -61,40 +63,40 @@ class Engine:
 
     ``limiter_factory`` swaps the in-process ``RateLimiter`` for another object with
     the same methods (``active``, ``acquire``, ``pause``, ``observe_headers``,
-    ``correct_tokens``, ``set_limits``, ``snapshot``): Celery workers plug in a
+    ``correct_tokens``, ``set_limits``, ``snapshot``, ``at_rest``): Celery workers plug in a
     Redis-backed limiter so every worker shares one account's limits.
     """
 
     def __init__(self, limiter_factory: LimiterFactory | None = None) -> None:
-        self.limiters: dict[tuple[str, str], RateLimiter] = {}
-        self.breakers: dict[tuple[str, str], CircuitBreaker] = {}
+        self.limiters: PolicyTable[RateLimiter] = PolicyTable(lambda limiter: limiter.at_rest)
+        self.breakers: PolicyTable[CircuitBreaker] = PolicyTable(lambda breaker: breaker.at_rest)
         self.totals = CallStats()
         self.limiter_factory = limiter_factory
 
     # -- shared per-endpoint policy --------------------------------------------------------
     def limiter_for(self, endpoint: Endpoint, settings: Settings) -> RateLimiter:
         key = (endpoint.base_url, endpoint.model)
-        limiter = self.limiters.get(key)
+        limiter = self.limiters.use(key)
         if limiter is None:
             if self.limiter_factory is not None:
                 limiter = self.limiter_factory(endpoint, settings)
             else:
                 limiter = RateLimiter(settings.rpm, settings.tpm,
                                       name=f"{endpoint.base_url} {endpoint.model}")
-            self.limiters[key] = limiter
+            self.limiters.add(key, limiter)
         else:
             limiter.set_limits(settings.rpm, settings.tpm)
         return limiter
 
     def breaker_for(self, endpoint: Endpoint, settings: Settings) -> CircuitBreaker:
         key = (endpoint.base_url, endpoint.model)
-        breaker = self.breakers.get(key)
+        breaker = self.breakers.use(key)
         if breaker is None:
-            breaker = self.breakers[key] = CircuitBreaker(
+            breaker = self.breakers.add(key, CircuitBreaker(
                 f"{endpoint.base_url} ({endpoint.model})",
                 threshold=settings.breaker_threshold,
                 cooldown_s=settings.breaker_cooldown_s,
-            )
+            ))
         else:
             breaker.configure(settings.breaker_threshold, settings.breaker_cooldown_s)
         return breaker

@@ -101,6 +101,12 @@ class RedisRateLimiter:
         """Always ask Redis: another process may have set a limit or a pause."""
         return True
 
+    @property
+    def at_rest(self) -> bool:
+        """Never dropped by the engine: each holds a Redis connection pool, and a worker's
+        model names come from its users' notebooks, not from anonymous clients."""
+        return False
+
     async def acquire(self, tokens: int, priority: str = "bulk") -> Permit:
         """Wait for one request's capacity (about ``tokens`` tokens) in the shared bucket."""
         rank = PRIORITY_RANK.get(priority, max(PRIORITY_RANK.values()))

@@ -101,6 +101,13 @@ class CircuitBreaker:
         """A call ended without a verdict (cancelled): let another probe go."""
         self._ended()
 
+    @property
+    def at_rest(self) -> bool:
+        """Nothing in flight and the next call would go through (closed, or its cool-down is
+        over): dropping it forgets at most a partial count of failures."""
+        return self.in_flight == 0 and (
+            self.state == "closed" or self.clock() >= self.opened_at + self.cooldown_s)
+
     def snapshot(self) -> dict[str, object]:
         retry_in = self.opened_at + self.cooldown_s - self.clock() if self.state == "open" else 0
         return {"state": self.state, "failures": self.failures, "in_flight": self.in_flight,

@@ -65,6 +65,11 @@ class TokenBucket:
         self._refill()
         self.level -= amount  # may go below zero for an oversize request: repaid by refill
 
+    @property
+    def full(self) -> bool:
+        self._refill()
+        return self.level >= self.capacity
+
     def give_back(self, amount: float) -> None:
         self._refill()
         self.level = min(self.capacity, self.level + amount)
@@ -153,6 +158,12 @@ class RateLimiter:
     @property
     def queued(self) -> int:
         return len(self._queue)
+
+    @property
+    def at_rest(self) -> bool:
+        """Nobody waits, no pause, every bucket full: a new limiter would act the same."""
+        return not self._queue and self.paused_until <= self.clock() and all(
+            bucket.full for bucket in (self.requests, self.tokens) if bucket is not None)
 
     # -- acquiring -------------------------------------------------------------------------
     def _wait_time(self, tokens: int) -> float:
