@@ -19,10 +19,10 @@ from starlette.responses import Response
 from ... import errors
 from ...core.history.context import tag
 from ..chat_request import parse_json
+from ..disconnect import ClientGone, unless_disconnected
 from ..event_stream import EventStream
 from ..openai_shapes import dumps, model_not_found
 from .chat_model import validate_gateway_chat
-from .disconnect import ClientGone, unless_disconnected
 from .relay import (
     check_streamable,
     completion_body,

@@ -1,12 +1,12 @@
 """Stop working for a client that has gone away.
 
-A request queued behind the rate limiter can wait a long time; if its client
-hangs up meanwhile, sending it upstream anyway would spend a slot of the
-shared budget on an answer nobody reads. A watcher waits for the ASGI
-``http.disconnect`` message and cancels the work when it comes (a cancelled
-waiter leaves the limiter's queue without taking capacity). The work itself
-runs in the request's own task: no second task, and no loop turn between the
-answer and the response.
+A gateway request queued behind the rate limiter can wait a long time; if its
+client hangs up meanwhile, sending it upstream anyway would spend a slot of the
+shared budget on an answer nobody reads, and a stream relayed to nobody holds
+its upstream request. A watcher waits for the ASGI ``http.disconnect`` message
+and cancels the work when it comes (a cancelled waiter leaves the limiter's
+queue without taking capacity). The work itself runs in the request's own
+task: no second task, and no loop turn between the answer and the response.
 """
 
 from __future__ import annotations

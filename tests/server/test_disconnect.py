@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from llm_magics.server.gateway.disconnect import ClientGone, unless_disconnected
+from llm_magics.server.disconnect import ClientGone, unless_disconnected
 
 
 def _receive(left: asyncio.Event):
