@@ -12,7 +12,6 @@ on two cores, and pydantic serialisation per chunk would be the hot spot.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Mapping
@@ -21,6 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
+
+from ..core.jsoncodec import encode_json
 
 __all__ = [
     "SSE_DONE",
@@ -95,7 +96,7 @@ class ChatCompletionRequest(BaseModel):
 
 def dumps(obj: Any) -> bytes:
     """Compact JSON bytes; non-ASCII kept as UTF-8 like OpenAI does."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    return encode_json(obj)
 
 
 def new_id(prefix: str) -> str:
