@@ -20,6 +20,7 @@ import pytest
 from hostile import KEY_A, KEY_B
 from openai import AsyncOpenAI, OpenAI
 
+from llm_magics.errors import ConfigurationError
 from llm_magics.server.gateway.store import GatewayStore
 from llm_magics.server.gateway.tenants import key_hash
 from tests.support.batch_api import jsonl, line, start_batch, upload, wait
@@ -178,6 +179,44 @@ def test_keys_file_gives_each_key_its_limits(make_gateway: Callable[..., Gateway
     with pytest.raises(openai.AuthenticationError):
         tenant(gateway, "sk-not-in-the-file").models.list()
 
+
+
+def test_a_key_capped_at_bulk_cannot_jump_the_queue(make_gateway: Callable[..., Gateway],
+                                                    sim: Simulator, tmp_path: Path) -> None:
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps([{"key": KEY_A, "max_priority": "bulk"}, {"key": KEY_B}]))
+    keys.chmod(0o600)
+    gateway = make_gateway(keys_file=keys, rpm=240, cache=False)  # a slot per 0.25 s, burst 4
+    finished: list[str] = []
+
+    async def run() -> None:
+        async with AsyncOpenAI(base_url=gateway.base_url, api_key=KEY_A, max_retries=0) as a, \
+                AsyncOpenAI(base_url=gateway.base_url, api_key=KEY_B, max_retries=0) as b:
+            async def call(client: AsyncOpenAI, name: str, priority: str) -> None:
+                await client.chat.completions.create(
+                    **user(name), extra_headers={"X-LLM-Priority": priority})
+                finished.append(name)
+
+            bulk = [asyncio.ensure_future(call(b, f"bulk-{i}", "bulk")) for i in range(8)]
+            while not any(limiter.queued >= 4 for limiter in
+                          list(gateway.state.engine.limiters.values())):
+                await asyncio.sleep(0.01)  # until the burst is spent and four bulk calls wait
+            await asyncio.gather(call(a, "capped", "interactive"),
+                                 call(b, "urgent", "interactive"), *bulk)
+
+    asyncio.run(run())
+    assert len(finished) == 10
+    assert finished.index("urgent") <= 4, finished  # ahead of the queued bulk calls
+    assert finished[-1] == "capped", finished  # served as bulk: behind the bulk queued before it
+
+
+def test_keys_file_refuses_an_unknown_priority(make_gateway: Callable[..., Gateway],
+                                               tmp_path: Path) -> None:
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps([{"key": KEY_A, "max_priority": "urgent"}]))
+    keys.chmod(0o600)
+    with pytest.raises(ConfigurationError, match="max_priority' must be interactive, high or bulk"):
+        make_gateway(keys_file=keys)
 
 # ------------------------------------------------------------------ 6. private state
 

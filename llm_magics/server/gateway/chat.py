@@ -3,7 +3,8 @@
 Checks run in OpenAI's order, all before any upstream budget is spent: JSON
 body (400), fields against the strict model (400), model (404), the caller's
 own per-key RPM/TPM (429), then the engine: the tenant's cache, breaker,
-RPM/TPM limiter in priority order (``X-LLM-Priority``), retries, upstream.
+RPM/TPM limiter in priority order (``X-LLM-Priority``, at most the key's
+``max_priority``), retries, upstream.
 A client's mistake therefore ends as its own 4xx and never reaches the
 shared breaker. ``chat_completions`` is not on the router: the app calls it
 directly (see ``GatewayApp._direct``), past FastAPI's per-request layers.
@@ -75,10 +76,10 @@ async def chat_completions(request: Request, raw: bytes) -> Response:
     if req.stream:
         check_streamable(body)
     model = await gw.catalog.resolve(req.model)
-    priority = priority_of(request.headers, gw.config.default_priority)
+    tenant = tenant_of(request.scope)
+    priority = tenant.capped(priority_of(request.headers, gw.config.default_priority))
     core_request = to_core_request(body, model, gw.upstream, priority)
     endpoint = gw.upstream.endpoint(model)
-    tenant = tenant_of(request.scope)
     refusal = gw.limits.admit(tenant, core_request.estimated_tokens)
     if refusal is not None:
         raise refusal

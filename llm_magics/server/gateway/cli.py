@@ -78,13 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
              "(a command line is visible to every local user). None = open, loopback only")
     add("--keys-file", type=Path, default=None, metavar="PATH",
         help='JSON list of client keys with their own limits: [{"key": "...", "rpm": 60, '
-             '"tpm": 100000}] (chmod 600 it)')
+             '"tpm": 100000, "max_priority": "high"}] (chmod 600 it)')
     add("--key-ids", action="store_true",
         help="print the id the call log names each client key by (GET /v1/history), and exit")
     add("--key-rpm", type=_positive_int, default=None,
         help="requests per minute for each client key (its own share; 429 beyond)")
     add("--key-tpm", type=_positive_int, default=None,
         help="tokens per minute for each client key (its own share; 429 beyond)")
+    add("--key-max-priority", default="interactive", choices=["interactive", "high", "bulk"],
+        help="highest priority a client key's requests get; a higher X-LLM-Priority is served "
+             "at this one (bulk: no key goes ahead of others' bulk work)")
     add("--key-concurrency", type=_positive_int, default=None,
         help="requests each client key may have in flight (429 beyond; default: half of "
              "--concurrency when there are two or more keys)")

@@ -68,19 +68,23 @@ class GatewayConfig:
     batch_window_s: float | None = None
     """Override of the 24 h completion window, in seconds (tests of expiry)."""
     batch_retry_s: float = 5.0
+    """Wait before retrying batch lines that failed on a transient upstream error."""
     max_active_batches: int = MAX_ACTIVE_BATCHES
     """Batches one client key may have running at once (429 for the next)."""
-    """Wait before retrying batch lines that failed on a transient upstream error."""
     models_ttl_s: float = 60.0
     """How long the upstream's model list is trusted before it is fetched again."""
     keys_file: Path | None = None
-    """JSON list of client keys with their own limits: ``[{"key": ..., "rpm": ..., "tpm": ...}]``.
-    """
+    """JSON list of client keys with their own limits:
+    ``[{"key": ..., "rpm": ..., "tpm": ..., "max_priority": ...}]``."""
     key_rpm: int | None = None
     """Requests per minute for each client key (its own share; 429 beyond), unless the keys
     file sets one."""
     key_tpm: int | None = None
     """Tokens per minute for each client key, unless the keys file sets one."""
+    key_max_priority: Priority = "interactive"
+    """The highest priority a client key's requests get (a higher ``X-LLM-Priority`` is
+    served at this one), unless the keys file sets one: ``bulk`` keeps every key's requests
+    from going ahead of others' bulk work."""
     key_concurrency: int | None = None
     """Requests one client key may have in flight (429 beyond); ``None``: half of
     ``concurrency`` when there are two or more keys, else no cap."""
@@ -111,8 +115,9 @@ class GatewayConfig:
                               "body_timeout_s", "write_timeout_s", "keep_alive_s",
                               "max_connections", "max_active_batches"))
         check_limits(self, ("key_rpm", "key_tpm", "key_concurrency"), "no per-key limit")
-        if self.default_priority not in ("interactive", "high", "bulk"):
-            raise ValueError("default_priority must be interactive, high or bulk")
+        for name in ("default_priority", "key_max_priority"):
+            if getattr(self, name) not in ("interactive", "high", "bulk"):
+                raise ValueError(f"{name} must be interactive, high or bulk")
 
     @property
     def max_file_bytes(self) -> int:

@@ -109,7 +109,7 @@ def client_keys(config: GatewayConfig) -> ClientKeys:
     if config.keys_file is not None:
         keys += read_keys_file(Path(config.keys_file))
     return ClientKeys(keys, rpm=config.key_rpm, tpm=config.key_tpm,
-                      metrics_key=config.metrics_key)
+                      max_priority=config.key_max_priority, metrics_key=config.metrics_key)
 
 
 def engine_settings(config: GatewayConfig, upstream: Upstream) -> Settings:

@@ -7,9 +7,10 @@ same time whatever the key, so timing reveals nothing about valid keys.
 
 Keys come from ``--client-keys``/``LLM_MAGICS_GATEWAY_KEYS`` (with the
 ``--key-rpm``/``--key-tpm`` defaults) and from an optional JSON keys file
-whose entries may set their own limits::
+whose entries may set their own limits and the highest priority their requests
+may ask for (``X-LLM-Priority`` above it is served at it)::
 
-    [{"key": "sk-team-a", "rpm": 120, "tpm": 200000}, {"key": "sk-team-b"}]
+    [{"key": "sk-team-a", "rpm": 120, "tpm": 200000}, {"key": "sk-etl", "max_priority": "bulk"}]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from starlette.types import Scope
 
+from ...core.types import PRIORITY_RANK, Priority
 from ...errors import ConfigurationError
 from ..auth import MISSING_KEY_MESSAGE, bearer_token
 from ..openai_shapes import ErrorReply, unauthorized
@@ -45,6 +47,12 @@ class Tenant:
     rpm: int | None = None
     tpm: int | None = None
     metrics_only: bool = False
+    max_priority: Priority = "interactive"
+    """The highest priority this key's requests get, whatever ``X-LLM-Priority`` asks."""
+
+    def capped(self, priority: Priority) -> Priority:
+        """``priority``, or this key's ``max_priority`` when that ranks lower."""
+        return max(priority, self.max_priority, key=PRIORITY_RANK.__getitem__)
 
 
 OPEN = Tenant("")
@@ -55,6 +63,7 @@ class ClientKey:
     key: str = field(repr=False)
     rpm: int | None = None
     tpm: int | None = None
+    max_priority: Priority | None = None
 
 
 def key_hash(key: str) -> str:
@@ -84,6 +93,14 @@ def _limit(entry: dict[str, Any], name: str, where: str) -> int | None:
     return value
 
 
+def _max_priority(entry: dict[str, Any], where: str) -> Priority | None:
+    value = entry.get("max_priority")
+    if value is not None and value not in PRIORITY_RANK:
+        raise ConfigurationError(
+            f"{where}: 'max_priority' must be interactive, high or bulk, not {value!r}.")
+    return value  # type: ignore[no-any-return]
+
+
 def read_keys_file(path: Path) -> list[ClientKey]:
     """The keys file's entries; a clear error for a file that is not the documented shape."""
     try:
@@ -101,12 +118,12 @@ def read_keys_file(path: Path) -> list[ClientKey]:
         if not isinstance(entry, dict) or not isinstance(entry.get("key"), str) \
                 or not entry["key"].strip():
             raise ConfigurationError(f'{where}: expected an object with a non-empty "key".')
-        unknown = set(entry) - {"key", "rpm", "tpm", "name"}
+        unknown = set(entry) - {"key", "rpm", "tpm", "max_priority", "name"}
         if unknown:
             raise ConfigurationError(f"{where}: unknown field(s) {sorted(unknown)}; "
-                                     "use key, rpm, tpm, name.")
+                                     "use key, rpm, tpm, max_priority, name.")
         keys.append(ClientKey(entry["key"].strip(), _limit(entry, "rpm", where),
-                              _limit(entry, "tpm", where)))
+                              _limit(entry, "tpm", where), _max_priority(entry, where)))
     return keys
 
 
@@ -114,12 +131,14 @@ class ClientKeys:
     """The accepted keys; :meth:`identify` returns the caller's tenant, or the 401 to send."""
 
     def __init__(self, keys: Iterable[ClientKey], *, rpm: int | None = None,
-                 tpm: int | None = None, metrics_key: str | None = None) -> None:
+                 tpm: int | None = None, max_priority: Priority = "interactive",
+                 metrics_key: str | None = None) -> None:
         self._tenants: dict[str, Tenant] = {}
         for entry in keys:
             digest = key_hash(entry.key)
-            self._tenants[digest] = Tenant(digest, entry.rpm or rpm, entry.tpm or tpm)
-        self.open = Tenant("", rpm, tpm)
+            self._tenants[digest] = Tenant(digest, entry.rpm or rpm, entry.tpm or tpm,
+                                           max_priority=entry.max_priority or max_priority)
+        self.open = Tenant("", rpm, tpm, max_priority=max_priority)
         self._metrics = key_hash(metrics_key) if metrics_key else None
 
     @property
