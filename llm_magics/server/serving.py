@@ -105,6 +105,10 @@ def uvicorn_config(app: Any, *, log_level: str = "warning", in_process: bool,
                    limits: ConnectionLimits | None = None) -> uvicorn.Config:
     """Fast, quiet settings: no access log, uvloop/httptools when installed.
 
+    ``X-Forwarded-*`` headers are not read (uvicorn trusts them from loopback by
+    default): nothing here uses the client's address or scheme, and a layer that
+    rewrites them for every request costs time and could only be spoofed.
+
     In-process we leave the host's logging alone (``log_config=None``); a
     separate process gets uvicorn's own console format. ``limits`` (a shared
     server such as the gateway) bounds header time, idle time and connections.
@@ -123,6 +127,7 @@ def uvicorn_config(app: Any, *, log_level: str = "warning", in_process: bool,
         backlog=BACKLOG,
         timeout_graceful_shutdown=2,
         server_header=False,
+        proxy_headers=False,
         **kwargs,
     )
 
