@@ -32,9 +32,9 @@ SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 class UpstreamStream:
     """The engine's stream, its first item pulled in a task so the wait can end early.
 
-    ``opened`` is set by the engine's ``on_open`` (the upstream sent a 2xx head);
-    :meth:`started` returns when that happened or the first item (or error) came,
-    whichever is first. :meth:`items` then yields every item, the first included,
+    ``opened`` is set by the engine's ``on_open`` (the upstream sent a 2xx head)
+    or when the first item (or error) came, whichever is first; :meth:`started`
+    waits for it. :meth:`items` then yields every item, the first included,
     and :meth:`aclose` ends it however far it got.
     """
 
@@ -45,14 +45,14 @@ class UpstreamStream:
         self._stream = start(self._open)
         self.first: asyncio.Future[str | Response] = asyncio.ensure_future(
             self._stream.__anext__())
+        self.first.add_done_callback(self._open)  # an item or an error ends the wait too
 
-    def _open(self) -> None:
+    def _open(self, _: object = None) -> None:
         if not self.opened.done():
             self.opened.set_result(None)
 
     async def started(self) -> None:
-        if not self.first.done():
-            await asyncio.wait((self.first, self.opened), return_when=asyncio.FIRST_COMPLETED)
+        await self.opened  # if a client that left cancels it, nothing else waits on it
 
     async def items(self) -> AsyncIterator[str | Response]:
         yield await self.first
