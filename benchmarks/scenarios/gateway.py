@@ -43,7 +43,9 @@ def summarise(sizes: Sizes, samples: dict[str, list[float]]) -> dict[str, Any]:
         "setup": (f"{sizes.gateway_streams} streams per path, interleaved, after "
                   f"{sizes.gateway_warmup} unrecorded rounds; simulator with no latency at "
                   f"{TOKEN_MS:.0f} ms per token; TTFT from create(stream=True) to the first "
-                  "chunk with text, on one long-lived SDK client per path."),
+                  "chunk with text, on one long-lived SDK client per path. On the 2-core "
+                  "machine the added median varies by about 0.15 ms from run to run (the "
+                  "relay's too): read a figure near the target as at the target."),
         "table": {"columns": ["path", "median TTFT ms", "p90 ms", "added ms (median)"],
                   "rows": rows},
         "summary": {"added_ms": added, "paths": {k: paths[k] for k in LABELS}},
