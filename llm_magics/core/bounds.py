@@ -47,6 +47,9 @@ class Deadline:
         self.seconds = seconds
         self.clock = clock
         self.ends = None if seconds is None else clock() + seconds
+        self.last: errors.LLMError | None = None
+        """The last failed attempt (set by the retry loop): a deadline that runs out later,
+        in a wait or in the next attempt, says why the call needed more tries."""
 
     def remaining(self) -> float | None:
         return None if self.ends is None else max(0.0, self.ends - self.clock())
@@ -54,6 +57,7 @@ class Deadline:
     def error(self, what: str, last: errors.LLMError | None = None
               ) -> errors.DeadlineExceededError:
         """The error for a deadline that ran out (or would): ``what`` says during what."""
+        last = last if last is not None else self.last
         tail = f" The last attempt failed: {last.message}" if last is not None else ""
         return errors.DeadlineExceededError(
             f"deadline_s={self.seconds:g} {what}. Raise deadline_s (or leave it unset) if "

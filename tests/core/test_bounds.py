@@ -18,6 +18,7 @@ from raw_http_server import (
     chunked,
     headers_then_stall,
     never_answer,
+    respond,
     sse_chunk,
 )
 
@@ -111,6 +112,27 @@ def test_a_raw_stream_that_opens_then_stalls_before_any_text(transport):
     assert type(err) is errors.APITimeoutError and "timeout=1s" in err.message
     assert elapsed < BOUND_S
 
+
+
+def test_a_deadline_that_runs_out_during_a_retry_names_the_failure_before_it():
+    """503 first, then an attempt that never answers: the deadline ends that attempt, and its
+    error still says why the call needed a second one."""
+    body = b'{"error": {"message": "overloaded, try later"}}'
+    answered_503 = respond(b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json"
+                           + f"\r\ncontent-length: {len(body)}\r\n\r\n".encode() + body)
+    behaviours = iter([answered_503])
+
+    async def first_503_then_silence(writer):
+        await next(behaviours, never_answer)(writer)
+
+    with RawHTTPServer(first_503_then_silence) as server:
+        err, elapsed = timed(llm_magics.complete, "once 503", base_url=server.base_url,
+                             api_key=KEY, model="raw", cache=False, deadline_s=1.5,
+                             max_retries=5, backoff_initial_s=0.05, backoff_max_s=0.1)
+    assert isinstance(err, errors.DeadlineExceededError)
+    assert "while waiting for an answer" in err.message  # it ran out mid-attempt, not in a wait
+    assert "overloaded, try later" in err.message and err.status_code == 503
+    assert server.requests == 2 and elapsed < BOUND_S
 
 def test_deadline_bounds_retries_and_backoff(sim):
     sim.configure(error_rate=1.0)

@@ -85,7 +85,7 @@ class _SleepWithin:
 
     def before_sleep(self, retry_state: tenacity.RetryCallState) -> None:
         err = retry_state.outcome.exception() if retry_state.outcome else None
-        self.last = err if isinstance(err, LLMError) else None
+        self.last = self.deadline.last = err if isinstance(err, LLMError) else None
         self.from_server = honoured_retry_after(err) is not None
         wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
         log.debug("retry %d after %s; waiting %.2fs", retry_state.attempt_number,
