@@ -80,12 +80,11 @@ class _SleepWithin:
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.deadline = deadline
         self.sleep = sleep
-        self.last: LLMError | None = None
         self.from_server = False
 
     def before_sleep(self, retry_state: tenacity.RetryCallState) -> None:
         err = retry_state.outcome.exception() if retry_state.outcome else None
-        self.last = self.deadline.last = err if isinstance(err, LLMError) else None
+        self.deadline.last = err if isinstance(err, LLMError) else None
         self.from_server = honoured_retry_after(err) is not None
         wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
         log.debug("retry %d after %s; waiting %.2fs", retry_state.attempt_number,
@@ -97,8 +96,8 @@ class _SleepWithin:
             asked = " (the server's Retry-After)" if self.from_server else ""
             raise self.deadline.error(
                 f"would run out during the {seconds:.1f}s wait before the next try{asked}, "
-                "so the call stops now", self.last,
-            ) from self.last
+                "so the call stops now",
+            ) from self.deadline.last
         await self.sleep(seconds)
 
 
