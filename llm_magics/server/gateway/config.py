@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
+from ...core.types import PRIORITY_RANK, Priority
 from ..config_checks import check_limits, check_positive
 from ..connection_guard import ConnectionLimits
 from ..constants import (
@@ -31,8 +31,6 @@ CLIENT_KEYS_ENV = "LLM_MAGICS_GATEWAY_KEYS"
 
 METRICS_KEY_ENV = "LLM_MAGICS_GATEWAY_METRICS_KEY"
 """A key that may read ``/metrics`` (and nothing else), for a scraper."""
-
-Priority = Literal["interactive", "high", "bulk"]
 
 
 def default_state_dir() -> Path:
@@ -116,7 +114,7 @@ class GatewayConfig:
                               "max_connections", "max_active_batches"))
         check_limits(self, ("key_rpm", "key_tpm", "key_concurrency"), "no per-key limit")
         for name in ("default_priority", "key_max_priority"):
-            if getattr(self, name) not in ("interactive", "high", "bulk"):
+            if getattr(self, name) not in PRIORITY_RANK:
                 raise ValueError(f"{name} must be interactive, high or bulk")
 
     @property
